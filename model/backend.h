@@ -1,0 +1,63 @@
+/* The backend operation table: the numerical operations the model is written in, so model
+ * code exists once and runs on any backend. Buffers passed to ops are backend memory (plain
+ * host memory on the CPU backend). Shapes are row-major; comments give them.
+ * Backends: cpu (OpenBLAS sgemm + own kernels on a thread pool); cuda (slot reserved). */
+#ifndef TL_BACKEND_H
+#define TL_BACKEND_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+typedef struct tl_backend tl_backend;
+
+struct tl_backend {
+    const char *name;
+    void *impl; /* backend-private state (thread pool, library handles) */
+
+    /* y[M,N] = x[M,K] · w[N,K]ᵀ + b[N]   (PyTorch Linear layout; b may be NULL).
+     * accumulate != 0: y += instead of y =. ldx/ldy: row strides of x and y in floats
+     * (0 = K and N), so callers can read or write column slices of wider buffers. */
+    void (*linear)(tl_backend *be, float *y, int ldy, const float *x, int ldx, const float *w,
+                   const float *b, int M, int K, int N, int accumulate);
+
+    /* y[rows,dim] = (x - mean) / sqrt(var + eps) * w + b, biased variance; y may equal x. */
+    void (*layernorm)(tl_backend *be, float *y, const float *x, const float *w, const float *b,
+                      int rows, int dim, float eps);
+
+    /* In place: x = x * sigmoid(1.702 x). */
+    void (*quick_gelu)(tl_backend *be, float *x, size_t n);
+
+    /* In place: x = max(x, 0). */
+    void (*relu)(tl_backend *be, float *x, size_t n);
+
+    /* Multi-head scaled dot-product attention, heads split as contiguous channel blocks
+     * (head h owns channels [h*hd, (h+1)*hd)), scores scaled by hd^-0.5.
+     * q: B×Tq rows of stride ldq (head channels at q[row*ldq + h*hd]);
+     * k, v: B×Tk rows of stride ldkv; out: B×Tq rows of H*hd floats (contiguous).
+     * causal: key j > query i excluded. key_len: per batch item, keys >= key_len[b] excluded
+     * (NULL: all Tk keys). probs: if not NULL, [B,H,Tq,Tk] receives the probabilities. */
+    void (*attention)(tl_backend *be, float *out, const float *q, int ldq, const float *k,
+                      const float *v, int ldkv, int B, int Tq, int Tk, int H, int hd, int causal,
+                      const int *key_len, float *probs);
+
+    /* In place row softmax of x[rows, n]. */
+    void (*softmax)(tl_backend *be, float *x, int rows, int n);
+
+    /* y[i] += s * x[i]. */
+    void (*axpy)(tl_backend *be, float *y, const float *x, float s, size_t n);
+
+    /* Backend memory. alloc returns NULL on failure; memory is 64-byte aligned. */
+    void *(*alloc)(tl_backend *be, size_t bytes);
+    void (*free)(tl_backend *be, void *p);
+
+    void (*destroy)(tl_backend *be);
+};
+
+/* CPU backend with n_threads workers (0 = online CPUs). Owned by the caller (be->destroy). */
+tl_status tl_backend_cpu_create(tl_backend **out, int n_threads, tl_error *err);
+
+/* CUDA backend: this build has none yet; returns TL_ERR_UNSUPPORTED naming the reason. */
+tl_status tl_backend_cuda_create(tl_backend **out, int device, tl_error *err);
+
+#endif
