@@ -1,0 +1,15 @@
+/* Subcommands of the `tailor` CLI, one file each (cli/cmd_NAME.c). Each takes the arguments
+ * after its name (argv[0] is the subcommand name) and returns the process exit status:
+ * 0 success, 1 runtime error, 2 usage error. */
+#ifndef TL_CLI_COMMANDS_H
+#define TL_CLI_COMMANDS_H
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} cli_command;
+
+/* One declaration per subcommand file. */
+
+#endif
