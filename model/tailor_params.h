@@ -6,14 +6,7 @@
 
 #include "error.h"
 #include "safetensors.h"
-
-/* Tasks in MODEL.md's order. */
-typedef enum tl_task { TL_TASK_XMR, TL_TASK_TGIR, TL_TASK_SCR, TL_TASK_FIC, TL_TASK_COUNT } tl_task;
-
-/* "xmr", "tgir", "scr", "fic"; NULL outside the range. */
-const char *tl_task_name(int task);
-/* The task named name, or -1. */
-int tl_task_from_name(const char *name);
+#include "tailor_model.h" /* tl_task, tl_task_name */
 
 /* A(x) = scale·(up·relu(down·LN(x) + down_b) + up_b), width dim, bottleneck rank. */
 typedef struct adapter_params {
