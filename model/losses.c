@@ -3,6 +3,7 @@
 #include "losses.h"
 
 #include <math.h>
+#include <stddef.h>
 
 /* log Σ_c exp(row[c·stride]) computed stably. */
 static double log_sum_exp(const float *row, int C, int stride) {

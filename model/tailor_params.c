@@ -193,7 +193,7 @@ static tl_status load_xaa(tailor_params *p, st_file *st, tl_error *err) {
 }
 
 /* Binds the head of task (heads.{task}.*). The SCR head's class count is the label count. */
-static tl_status load_head(tailor_params *p, st_file *st, int task, const tailor_dims *d,
+static tl_status load_head(tailor_params *p, st_file *st, int task, const clip_config *cfg,
                            tl_error *err) {
     part_list pl = {0};
     const char *name = task_names[task];
@@ -205,11 +205,12 @@ static tl_status load_head(tailor_params *p, st_file *st, int task, const tailor
     if (task == TL_TASK_XMR || task == TL_TASK_TGIR) {
         add_tensor(&pl, NULL, &p->head_scale[task], 1, 0, "heads.%s.scale", name);
     } else if (task == TL_TASK_SCR) {
-        add_tensor(&pl, &p->scr_w, NULL, p->scr_classes, d->projection_dim, "heads.scr.weight");
+        add_tensor(&pl, &p->scr_w, NULL, p->scr_classes, cfg->projection_dim, "heads.scr.weight");
         add_tensor(&pl, &p->scr_b, NULL, p->scr_classes, 0, "heads.scr.bias");
     } else {
-        add_tensor(&pl, &p->fic_w, NULL, d->vocab_size, d->text_width, "heads.fic.weight");
-        add_tensor(&pl, &p->fic_b, NULL, d->vocab_size, 0, "heads.fic.bias");
+        int64_t vocab = cfg->text.vocab_size;
+        add_tensor(&pl, &p->fic_w, NULL, vocab, cfg->text.tower.hidden_size, "heads.fic.weight");
+        add_tensor(&pl, &p->fic_b, NULL, vocab, 0, "heads.fic.bias");
     }
     char part[32];
     snprintf(part, sizeof part, "head %s", name);
@@ -265,47 +266,39 @@ static tl_status read_labels(tailor_params *p, const json_t *tailor, tl_error *e
     return TL_OK;
 }
 
-static tl_status read_tailor_config(tailor_params *p, const char *config_path, tl_error *err) {
-    json_error_t jerr;
-    json_t *root = json_load_file(config_path, 0, &jerr);
-    if (!root)
-        return tl_fail(err, TL_ERR_FORMAT, "%s: line %d: %s", config_path, jerr.line, jerr.text);
-    const json_t *tailor = json_object_get(root, "tailor");
-    tl_status s = TL_OK;
+static tl_status read_tailor_config(tailor_params *p, const json_t *tailor, tl_error *err) {
     p->format = 1;
     p->adapter_dim = p->xaa_dim = DEFAULT_BOTTLENECK;
-    if (tailor && !json_is_object(tailor)) {
-        s = tl_fail(err, TL_ERR_FORMAT, "config.json: \"tailor\" must be an object");
-    } else if (tailor) {
-        const json_t *format = json_object_get(tailor, "format");
-        if (format && (!json_is_integer(format) || json_integer_value(format) != 1))
-            s = tl_fail(err, TL_ERR_UNSUPPORTED, "tailor.format must be 1");
-        if (!s) s = read_bottleneck(tailor, "adapter_dim", &p->adapter_dim, err);
-        if (!s) s = read_bottleneck(tailor, "xaa_dim", &p->xaa_dim, err);
-        if (!s) s = read_tasks(tailor, err);
-        if (!s) s = read_labels(p, tailor, err);
-    }
-    json_decref(root);
+    if (!tailor || json_is_null(tailor)) return TL_OK;
+    if (!json_is_object(tailor))
+        return tl_fail(err, TL_ERR_FORMAT, "config.json: \"tailor\" must be an object");
+    const json_t *format = json_object_get(tailor, "format");
+    if (format && (!json_is_integer(format) || json_integer_value(format) != 1))
+        return tl_fail(err, TL_ERR_UNSUPPORTED, "tailor.format must be 1");
+    tl_status s = read_bottleneck(tailor, "adapter_dim", &p->adapter_dim, err);
+    if (!s) s = read_bottleneck(tailor, "xaa_dim", &p->xaa_dim, err);
+    if (!s) s = read_tasks(tailor, err);
+    if (!s) s = read_labels(p, tailor, err);
     return s;
 }
 
-static void init_tower(tower_adapters *t, int width, int layers, int heads) {
-    t->width = width;
-    t->n_layers = layers;
-    t->heads = heads;
+static void init_tower(tower_adapters *t, const clip_tower_config *c) {
+    t->width = c->hidden_size;
+    t->n_layers = c->num_hidden_layers;
+    t->heads = c->num_attention_heads;
 }
 
-tl_status tailor_params_load(tailor_params **out, const char *config_path, st_file *st,
-                             const tailor_dims *dims, tl_error *err) {
+tl_status tailor_params_load(tailor_params **out, const clip_config *cfg, st_file *st,
+                             tl_error *err) {
     *out = NULL;
     tailor_params *p = calloc(1, sizeof *p);
     if (!p) return tl_fail(err, TL_ERR_NOMEM, "out of memory for tailor parameters");
-    init_tower(&p->vision, dims->vision_width, dims->vision_layers, dims->vision_heads);
-    init_tower(&p->text, dims->text_width, dims->text_layers, dims->text_heads);
-    tl_status s = read_tailor_config(p, config_path, err);
+    init_tower(&p->vision, &cfg->vision.tower);
+    init_tower(&p->text, &cfg->text.tower);
+    tl_status s = read_tailor_config(p, cfg->tailor, err);
     for (int t = 0; t < TL_TASK_COUNT && !s; t++) s = load_tsa(p, st, t, err);
     if (!s) s = load_xaa(p, st, err);
-    for (int t = 0; t < TL_TASK_COUNT && !s; t++) s = load_head(p, st, t, dims, err);
+    for (int t = 0; t < TL_TASK_COUNT && !s; t++) s = load_head(p, st, t, cfg, err);
     if (s) {
         tailor_params_free(p);
         return s;

@@ -4,6 +4,7 @@
 #ifndef TL_TAILOR_PARAMS_H
 #define TL_TAILOR_PARAMS_H
 
+#include "config.h"
 #include "error.h"
 #include "safetensors.h"
 #include "tailor_model.h" /* tl_task, tl_task_name */
@@ -48,13 +49,6 @@ enum {
     TL_PART_HEAD_FIC = 1u << 8,
 };
 
-/* Sizes the loader checks the tensors against (from the CLIP config). */
-typedef struct tailor_dims {
-    int vision_width, vision_layers, vision_heads;
-    int text_width, text_layers, text_heads;
-    int projection_dim, vocab_size;
-} tailor_dims;
-
 typedef struct tailor_params {
     int format, adapter_dim, xaa_dim;
     unsigned parts; /* TL_PART_* bits present */
@@ -66,13 +60,13 @@ typedef struct tailor_params {
     const float *fic_w, *fic_b; /* [vocab, Dt], [vocab] */
 } tailor_params;
 
-/* Reads config_path's "tailor" object (absent: zero-shot, no parts) and binds every FAME-ViL
- * tensor present in st with the shapes dims give. A part with only some of its tensors, a
+/* Reads cfg's "tailor" object (absent: zero-shot, no parts) and binds every FAME-ViL tensor
+ * present in st with the shapes cfg gives. A part with only some of its tensors, a
  * wrong shape or a malformed "tailor" object is an error naming the tensor or field.
  * *out is owned by the caller (tailor_params_free); its tensors point into st, which must
  * outlive it. */
-tl_status tailor_params_load(tailor_params **out, const char *config_path, st_file *st,
-                             const tailor_dims *dims, tl_error *err);
+tl_status tailor_params_load(tailor_params **out, const clip_config *cfg, st_file *st,
+                             tl_error *err);
 void tailor_params_free(tailor_params *p);
 
 #endif

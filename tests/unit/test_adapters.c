@@ -1,6 +1,5 @@
 /* Tests of the FAME-ViL parameter loader and the adapter/XAA forward passes against
  * tailor-tiny's float64 reference internals (testdata README, tailor-tiny T3, T5). */
-#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,35 +7,13 @@
 #include <unistd.h>
 
 #include "adapter.h"
+#include "config.h"
 #include "harness.h"
 #include "safetensors.h"
 #include "tailor_params.h"
 
-static char model_dir[1024], config_path[1100];
-
-static void set_paths(void) {
-    snprintf(model_dir, sizeof model_dir, "%s/tailor-tiny", th_testdata());
-    snprintf(config_path, sizeof config_path, "%s/config.json", model_dir);
-}
-
-/* Tower sizes from config.json, as the engine reads them. */
-static int read_dims(tailor_dims *d) {
-    json_t *root = json_load_file(config_path, 0, NULL);
-    if (!root) return 0;
-    json_t *v = json_object_get(root, "vision_config"), *t = json_object_get(root, "text_config");
-#define INT_OF(obj, key) (int)json_integer_value(json_object_get(obj, key))
-    d->vision_width = INT_OF(v, "hidden_size");
-    d->vision_layers = INT_OF(v, "num_hidden_layers");
-    d->vision_heads = INT_OF(v, "num_attention_heads");
-    d->text_width = INT_OF(t, "hidden_size");
-    d->text_layers = INT_OF(t, "num_hidden_layers");
-    d->text_heads = INT_OF(t, "num_attention_heads");
-    d->vocab_size = INT_OF(t, "vocab_size");
-    d->projection_dim = INT_OF(root, "projection_dim");
-#undef INT_OF
-    json_decref(root);
-    return d->vision_width > 0 && d->text_width > 0;
-}
+static char model_dir[1024];
+static clip_config cfg; /* tailor-tiny's */
 
 static double max_abs_diff(const float *a, const float *b, size_t n) {
     double m = 0;
@@ -58,20 +35,19 @@ static const float *expected_f32(st_file *ex, const char *name, int64_t *shape, 
 }
 
 TEST(loads_every_part_of_tailor_tiny) {
-    tailor_dims d;
-    REQUIRE(read_dims(&d));
     st_file *st = NULL;
     tl_error err;
     REQUIRE(st_open_dir(&st, model_dir, &err) == TL_OK);
     tailor_params *p = NULL;
-    tl_status s = tailor_params_load(&p, config_path, st, &d, &err);
+    tl_status s = tailor_params_load(&p, &cfg, st, &err);
     CHECKF(s == TL_OK, "%s", err.message);
     if (p) {
         CHECKF(p->parts == 0x1ffu, "parts %#x", p->parts);
         CHECK(p->adapter_dim == 8 && p->xaa_dim == 8);
         CHECK(p->scr_classes == 5 && !strcmp(p->scr_labels[3], "skirts"));
-        CHECK(p->vision.xaa[1].dq == d.vision_width && p->vision.xaa[1].dc == d.text_width);
-        CHECK(p->text.xaa[0].heads == d.text_heads);
+        CHECK(p->vision.xaa[1].dq == cfg.vision.tower.hidden_size &&
+              p->vision.xaa[1].dc == cfg.text.tower.hidden_size);
+        CHECK(p->text.xaa[0].heads == cfg.text.tower.num_attention_heads);
         CHECK(p->head_scale[TL_TASK_XMR] > 3.9f && p->head_scale[TL_TASK_XMR] < 4.0f);
     }
     tailor_params_free(p);
@@ -117,12 +93,11 @@ static int drop_one_xaa(const char *name) {
  * whose views point into *st (the caller closes both). */
 static tl_status load_variant(int (*drop)(const char *), const char *shrink, tailor_params **p,
                               st_file **st, tl_error *err) {
-    tailor_dims d;
     char dir[] = "/tmp/tl_adapters_XXXXXX";
-    if (!read_dims(&d) || !mkdtemp(dir)) return tl_fail(err, TL_ERR_IO, "setup failed");
+    if (!mkdtemp(dir)) return tl_fail(err, TL_ERR_IO, "mkdtemp failed");
     tl_status s = TL_ERR_IO;
     if (write_variant(dir, drop, shrink) && st_open_dir(st, dir, err) == TL_OK)
-        s = tailor_params_load(p, config_path, *st, &d, err);
+        s = tailor_params_load(p, &cfg, *st, err);
     char path[1200];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     unlink(path);
@@ -208,8 +183,6 @@ static void check_xaa_layer(tl_backend *be, const tailor_params *p, st_file *ex,
 }
 
 TEST(xaa_matches_reference_internals) {
-    tailor_dims d;
-    REQUIRE(read_dims(&d));
     st_file *st = NULL, *ex = NULL, *in = NULL;
     tailor_params *p = NULL;
     tl_backend *be = NULL;
@@ -220,7 +193,7 @@ TEST(xaa_matches_reference_internals) {
     REQUIRE(st_open(&ex, path, &err) == TL_OK);
     snprintf(path, sizeof path, "%s/inputs.safetensors", model_dir);
     REQUIRE(st_open(&in, path, &err) == TL_OK);
-    REQUIRE(tailor_params_load(&p, config_path, st, &d, &err) == TL_OK);
+    REQUIRE(tailor_params_load(&p, &cfg, st, &err) == TL_OK);
     REQUIRE(tl_backend_cpu_create(&be, 2, &err) == TL_OK);
     const st_tensor *eos = st_find(in, "eos_index");
     REQUIRE(eos && st_numel(eos) == 4);
@@ -228,7 +201,7 @@ TEST(xaa_matches_reference_internals) {
     st_to_i64(eos, eos_index);
     int key_len[4];
     for (int b = 0; b < 4; b++) key_len[b] = (int)eos_index[b] + 1;
-    for (int l = 0; l < d.vision_layers; l++) {
+    for (int l = 0; l < cfg.vision.tower.num_hidden_layers; l++) {
         check_xaa_layer(be, p, ex, key_len, l, 1);
         check_xaa_layer(be, p, ex, key_len, l, 0);
     }
@@ -240,11 +213,17 @@ TEST(xaa_matches_reference_internals) {
 }
 
 int main(void) {
-    set_paths();
+    snprintf(model_dir, sizeof model_dir, "%s/tailor-tiny", th_testdata());
+    tl_error err;
+    if (clip_config_load_dir(&cfg, model_dir, &err)) {
+        printf("not ok 1 - config: %s\n1..1\n", err.message);
+        return 1;
+    }
     RUN(loads_every_part_of_tailor_tiny);
     RUN(missing_parts_are_capabilities_not_errors);
     RUN(partial_part_is_an_error_naming_the_tensor);
     RUN(wrong_adapter_shape_is_an_error_naming_the_tensor);
     RUN(xaa_matches_reference_internals);
+    clip_config_free(&cfg);
     return th_done();
 }
