@@ -83,7 +83,7 @@ unsigned tl_model_capabilities(const tl_model *m);
 /* Task embeddings (contrastive mode with TSA_task, task xmr or tgir), L2-normalised, out[n, P].
  * The Norm head σ·n(x) only scales these unit vectors: cosine ranking is unchanged, and
  * tl_task_head_scale gives σ for logits σ²·cos. TGIR gallery features are
- * tl_embed_images_task(TL_TASK_TGIR). TL_ERR_UNAVAILABLE when the task is not a capability. */
+ * tl_embed_images_task(TL_TASK_TGIR). TL_ERR_UNAVAILABLE when the checkpoint lacks TSA_task. */
 tl_status tl_embed_texts_task(tl_model *m, tl_task task, const char *const *texts, int n,
                               float *out, tl_error *err);
 tl_status tl_embed_images_task(tl_model *m, tl_task task, const tl_image *images, int n, float *out,

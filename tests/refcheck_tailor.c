@@ -40,7 +40,7 @@ typedef struct debug_check {
     const tailor_refs *r;
     const int64_t *text_eos; /* eos of the traced text rows; NULL: compare every position */
     int n;
-    char names[MAX_DEBUG][96];
+    char names[MAX_DEBUG][128];
     double worst[MAX_DEBUG];
 } debug_check;
 
@@ -70,7 +70,7 @@ static double compare_traced(const float *got, const int *dims, const float *wan
     double worst = 0;
     for (size_t flat = 0; flat < total; flat++) {
         size_t rest = flat, got_index = 0, stride = 1;
-        int idx[4], inside = 1;
+        int idx[ST_MAX_DIMS] = {0}, inside = 1;
         for (int k = ndim - 1; k >= 0; k--) {
             idx[k] = (int)(rest % (size_t)shape[k]);
             rest /= (size_t)shape[k];
@@ -449,8 +449,8 @@ static int load_inputs(refcheck *rc, tailor_refs *r, const char *dir) {
     snprintf(path, sizeof path, "%s/expected.safetensors", dir);
     if (!rc_case(rc, !st_open(&r->ex, path, &err), "expected.safetensors %s", err.message))
         return 0;
-    if (!rc_case(rc, !tl_model_open(&r->m, dir, NULL, &err), "model opens %s", err.message))
-        return 0;
+    tl_status st = tl_model_open(&r->m, dir, NULL, &err);
+    if (!rc_case(rc, !st, "model opens %s", st ? err.message : "")) return 0;
     const tl_model_info *info = tl_model_get_info(r->m);
     r->P = info->projection_dim;
     r->S = info->image_size;
