@@ -127,20 +127,24 @@ TEST(beam_captions_are_well_formed) {
     tl_error err;
     REQUIRE(tl_model_open(&m, tailor_dir, NULL, &err) == TL_OK);
     const tl_model_info *info = tl_model_get_info(m);
-    size_t per = 3 * (size_t)info->image_size * info->image_size;
-    float *pixels = input_f32("pixel_values", NULL);
+    size_t n_px = 0, per = 3 * (size_t)info->image_size * info->image_size;
+    float *pixels = input_f32("pixel_values", &n_px);
     REQUIRE(pixels);
-    int32_t greedy[12], beam1[12], beam3[12];
-    int n_greedy = 0, n1 = 0, n3 = 0;
-    tl_caption_opts g = {.beam = 0, .max_tokens = 12}, b1 = {.beam = 1, .max_tokens = 12},
-                    b3 = {.beam = 3, .max_tokens = 12};
-    CHECK(tl_caption_pixels(m, pixels, &g, greedy, 12, &n_greedy, &err) == TL_OK);
-    CHECK(tl_caption_pixels(m, pixels, &b1, beam1, 12, &n1, &err) == TL_OK);
-    CHECK(n1 == n_greedy && !memcmp(greedy, beam1, (size_t)n1 * sizeof *beam1));
-    CHECKF(tl_caption_pixels(m, pixels, &b3, beam3, 12, &n3, &err) == TL_OK, "%s", err.message);
-    CHECK(n3 >= 2 && n3 <= 12 && beam3[0] == info->vocab_size - 2);
-    for (int k = 1; k + 1 < n3; k++) CHECK(beam3[k] != info->vocab_size - 1);
-    CHECK(tl_caption_pixels(m, pixels, &b3, beam3, 11, &n3, &err) == TL_ERR_LIMIT);
+    int V = info->vocab_size;
+    for (size_t i = 0; i < n_px / per; i++) {
+        const float *px = pixels + i * per;
+        int32_t greedy[12], beam1[12], beam3[12];
+        int n_greedy = 0, n1 = 0, n3 = 0;
+        tl_caption_opts g = {.beam = 0, .max_tokens = 12}, b1 = {.beam = 1, .max_tokens = 12},
+                        b3 = {.beam = 3, .max_tokens = 12};
+        CHECK(tl_caption_pixels(m, px, &g, greedy, 12, &n_greedy, &err) == TL_OK);
+        CHECK(tl_caption_pixels(m, px, &b1, beam1, 12, &n1, &err) == TL_OK);
+        CHECK(n1 == n_greedy && !memcmp(greedy, beam1, (size_t)n1 * sizeof *beam1));
+        CHECKF(tl_caption_pixels(m, px, &b3, beam3, 12, &n3, &err) == TL_OK, "%s", err.message);
+        CHECK(n3 >= 2 && n3 <= 12 && beam3[0] == V - 2);
+        for (int k = 1; k + 1 < n3; k++) CHECK(beam3[k] != V - 1 && beam3[k] >= 0 && beam3[k] < V);
+        CHECK(tl_caption_pixels(m, px, &b3, beam3, 11, &n3, &err) == TL_ERR_LIMIT);
+    }
     free(pixels);
     tl_model_close(m);
 }
