@@ -82,7 +82,7 @@ static int make_inputs(bench *b) {
         b->pixels[i] = (float)(x >> 8) / (float)(1u << 24) * 4.0f - 2.0f;
     }
     b->ids[0] = V - 2;
-    for (int i = 1; i <= 10; i++) b->ids[i] = 1000 + 37 * i;
+    for (int i = 1; i <= 10; i++) b->ids[i] = (1000 + 37 * i) % (V - 2);
     b->ids[11] = V - 1;
     return 1;
 }
