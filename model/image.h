@@ -39,6 +39,10 @@ tl_status img_resize_bicubic(const tl_image *in, int out_w, int out_h, tl_image 
 /* The size CLIPImageProcessor resizes to: shorter side = size, long side truncated. */
 void img_clip_resize_dims(int w, int h, int size, int *out_w, int *out_h);
 
+/* Top-left corner of the size x size centre crop of a resized_w x resized_h image:
+ * (resized - size) / 2 rounded down, as HF does (torchvision rounds instead). */
+void img_clip_crop_origin(int resized_w, int resized_h, int size, int *left, int *top);
+
 /* CLIP preprocessing: resize shorter side to size, centre crop (floor), x/255, normalise with
  * mean/std. out is [3, size, size] float32, caller-owned. */
 tl_status img_clip_preprocess(const tl_image *in, int size, const float mean[3],
