@@ -58,27 +58,27 @@ int img_exif_orientation(const uint8_t *exif, size_t len) {
 /* The source pixel of output pixel (x, y) for an image of w x h source pixels. */
 static void orientation_source(int orientation, int w, int h, int x, int y, int *sx, int *sy) {
     switch (orientation) {
-        case 2:
+        case 2: /* mirror left-right */
             *sx = w - 1 - x, *sy = y;
-            return; /* mirror left-right */
-        case 3:
+            return;
+        case 3: /* rotate 180 */
             *sx = w - 1 - x, *sy = h - 1 - y;
-            return; /* rotate 180 */
-        case 4:
+            return;
+        case 4: /* mirror top-bottom */
             *sx = x, *sy = h - 1 - y;
-            return; /* mirror top-bottom */
-        case 5:
+            return;
+        case 5: /* transpose */
             *sx = y, *sy = x;
-            return; /* transpose */
-        case 6:
+            return;
+        case 6: /* rotate 90 clockwise */
             *sx = y, *sy = h - 1 - x;
-            return; /* rotate 90 clockwise */
-        case 7:
+            return;
+        case 7: /* transverse */
             *sx = w - 1 - y, *sy = h - 1 - x;
-            return; /* transverse */
-        case 8:
+            return;
+        case 8: /* rotate 90 counter-clockwise */
             *sx = w - 1 - y, *sy = x;
-            return; /* rotate 90 counter-clockwise */
+            return;
         default:
             *sx = x, *sy = y;
             return;
