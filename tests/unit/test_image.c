@@ -588,6 +588,55 @@ TEST(exif_offsets_outside_segment_are_ignored) {
     free(tiff.data), free(jpeg.data), free(tagged.data);
 }
 
+/* An Adobe CMYK JPEG (libjpeg writes the Adobe marker for YCCK) of flat stored values, which
+ * Adobe's convention reads inverted: 255 = no ink. */
+static byte_buf encode_cmyk_jpeg(const uint8_t cmyk[4]) {
+    enum { W = 16, H = 16 };
+    uint8_t px[W * H * 4];
+    for (int i = 0; i < W * H; i++) memcpy(px + 4 * i, cmyk, 4);
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr jerr;
+    unsigned char *mem = NULL;
+    unsigned long len = 0;
+    c.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &mem, &len);
+    c.image_width = W, c.image_height = H, c.input_components = 4, c.in_color_space = JCS_CMYK;
+    jpeg_set_defaults(&c);
+    jpeg_set_colorspace(&c, JCS_YCCK);
+    jpeg_set_quality(&c, 100, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = px + c.next_scanline * W * 4;
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    byte_buf out = {0};
+    buf_append(&out, mem, len);
+    free(mem);
+    return out;
+}
+
+TEST(jpeg_cmyk_converts_like_pil) {
+    /* stored (inverted) inks -> RGB: no ink is white, full magenta is (255, 0, 255), and
+     * half black halves every channel */
+    const uint8_t inks[3][4] = {{255, 255, 255, 255}, {255, 0, 255, 255}, {255, 255, 255, 128}};
+    const int want[3][3] = {{255, 255, 255}, {255, 0, 255}, {128, 128, 128}};
+    for (int i = 0; i < 3; i++) {
+        byte_buf jpeg = encode_cmyk_jpeg(inks[i]);
+        tl_image img;
+        tl_error err;
+        tl_status st = decode(jpeg.data, jpeg.len, 1, &img, &err);
+        CHECKF(st == TL_OK, "%s", err.message);
+        for (int c = 0; st == TL_OK && c < 3; c++)
+            CHECKF(abs(img.rgb[(8 * 16 + 8) * 3 + c] - want[i][c]) <= 2, "ink %d channel %d: %d", i,
+                   c, img.rgb[(8 * 16 + 8) * 3 + c]);
+        if (st == TL_OK) img_free(&img);
+        free(jpeg.data);
+    }
+}
+
 /* ---- bad input ---- */
 
 static void check_rejected(const uint8_t *bytes, size_t len, tl_status code, const char *word) {
@@ -794,6 +843,7 @@ int main(void) {
     RUN(jpeg_exif_orientation_6_rotates_clockwise);
     RUN(jpeg_exif_other_orientations);
     RUN(exif_offsets_outside_segment_are_ignored);
+    RUN(jpeg_cmyk_converts_like_pil);
     RUN(empty_buffer_is_rejected);
     RUN(unknown_format_is_rejected);
     RUN(truncated_jpeg_is_rejected);
