@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef enum img_format {
     IMG_FORMAT_UNKNOWN,
@@ -84,20 +85,21 @@ tl_status img_decode(const uint8_t *bytes, size_t len, const img_decode_opts *op
     return st;
 }
 
-/* Reads the whole of f into a new buffer (caller frees) of *len bytes. */
+/* Reads the whole of the regular file f into a new buffer (caller frees) of *len bytes. */
 static tl_status read_whole_file(FILE *f, const char *path, uint8_t **out, size_t *len,
                                  tl_error *err) {
-    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0)
-        return tl_fail(err, TL_ERR_IO, "cannot seek in %s: %s", path, strerror(errno));
-    uint8_t *buf = malloc(size ? (size_t)size : 1);
-    if (!buf) return tl_fail(err, TL_ERR_NOMEM, "out of memory reading %s (%ld bytes)", path, size);
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
+        return tl_fail(err, TL_ERR_IO, "%s is not a readable regular file", path);
+    size_t size = (size_t)st.st_size;
+    uint8_t *buf = malloc(size ? size : 1);
+    if (!buf) return tl_fail(err, TL_ERR_NOMEM, "out of memory reading %s (%zu bytes)", path, size);
+    if (fread(buf, 1, size, f) != size) {
         free(buf);
         return tl_fail(err, TL_ERR_IO, "cannot read %s", path);
     }
     *out = buf;
-    *len = (size_t)size;
+    *len = size;
     return TL_OK;
 }
 

@@ -783,6 +783,8 @@ TEST(missing_file_is_io_error) {
     tl_error err;
     CHECK(img_load_file("/nonexistent/tailor/x.png", NULL, &img, &err) == TL_ERR_IO);
     CHECK(message_has(&err, "/nonexistent/tailor/x.png"));
+    CHECK(img_load_file(th_testdata(), NULL, &img, &err) == TL_ERR_IO); /* a directory */
+    CHECKF(message_has(&err, "regular file"), "%s", err.message);
 }
 
 /* ---- resize and preprocessing arguments ---- */
