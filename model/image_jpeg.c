@@ -122,7 +122,8 @@ tl_status img_decode_jpeg(const uint8_t *bytes, size_t len, size_t max_pixels, t
     tl_status st = img_alloc_checked(out, cinfo.image_width, cinfo.image_height, max_pixels, err);
     if (st != TL_OK) {
         jpeg_destroy_decompress(&cinfo);
-        return tl_error_prefix(err, "JPEG");
+        tl_error_prefix(err, "JPEG");
+        return st;
     }
     *orientation = jpeg_orientation(&cinfo);
     jpeg_choose_output(&cinfo);

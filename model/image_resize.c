@@ -59,6 +59,7 @@ static void axis_free(resize_axis *a) {
     free(a->first);
     free(a->count);
     free(a->k);
+    *a = (resize_axis){0};
 }
 
 /* Taps for outputs [first, first+n) of a resize from in_size to out_size. */

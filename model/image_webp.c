@@ -79,7 +79,10 @@ tl_status img_decode_webp(const uint8_t *bytes, size_t len, size_t max_pixels, t
     webp_container container = {0};
     webp_scan_chunks(bytes, len, &container);
     tl_status st = webp_read_header(bytes, len, max_pixels, &container, out, err);
-    if (st != TL_OK) return tl_error_prefix(err, "WebP");
+    if (st != TL_OK) {
+        tl_error_prefix(err, "WebP");
+        return st;
+    }
     size_t stride = (size_t)out->width * 3;
     if (!WebPDecodeRGBInto(bytes, len, out->rgb, stride * (size_t)out->height, (int)stride)) {
         img_free(out);
