@@ -24,8 +24,8 @@ typedef struct img_decode_opts {
  * alpha (dropped, as PIL's convert("RGB")) and 16-bit PNGs (high byte). opts may be NULL
  * (defaults, EXIF applied); the EXIF orientation is read from JPEG APP1 and the WebP EXIF
  * chunk. Corrupt or truncated data is TL_ERR_FORMAT; too many pixels (checked from the
- * header, before decoding) TL_ERR_LIMIT; animated WebP TL_ERR_UNSUPPORTED. On success out->rgb is owned by the caller
- * (img_free); on failure out is zeroed. */
+ * header, before decoding) TL_ERR_LIMIT; animated WebP TL_ERR_UNSUPPORTED. On success
+ * out->rgb is owned by the caller (img_free); on failure out is zeroed. */
 tl_status img_decode(const uint8_t *bytes, size_t len, const img_decode_opts *opts,
                      tl_image *out, tl_error *err);
 
