@@ -831,6 +831,20 @@ TEST(clip_preprocess_is_crop_of_full_resize) {
     img_free(&full);
 }
 
+TEST(clip_preprocess_refuses_elongated_images) {
+    enum { H = 200000, S = 16384 }; /* the long side would become 16384 * 200000 > INT_MAX */
+    uint8_t *px = calloc((size_t)H * 3, 1);
+    tl_image in = {1, H, px};
+    tl_error err;
+    int rw, rh;
+    REQUIRE(px);
+    img_clip_resize_dims(1, H, S, &rw, &rh);
+    CHECK(rw == S && rh == INT32_MAX);
+    CHECK(img_clip_preprocess(&in, S, IMG_CLIP_MEAN, IMG_CLIP_STD, NULL, &err) == TL_ERR_LIMIT);
+    CHECKF(message_has(&err, "elongated"), "%s", err.message);
+    free(px);
+}
+
 int main(void) {
     RUN(clip_tiny_reference_images);
     RUN(tailor_tiny_reference_images);
@@ -863,5 +877,6 @@ int main(void) {
     RUN(missing_file_is_io_error);
     RUN(resize_same_size_copies_and_bad_sizes_fail);
     RUN(clip_preprocess_is_crop_of_full_resize);
+    RUN(clip_preprocess_refuses_elongated_images);
     return th_done();
 }
