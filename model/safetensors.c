@@ -321,12 +321,13 @@ static int compare_entry_begin(const void *a, const void *b) {
     return (x->tensor.nbytes > y->tensor.nbytes) - (x->tensor.nbytes < y->tensor.nbytes);
 }
 
-/* Checks that entries[0..n) (one shard) occupy disjoint byte ranges. */
-static tl_status check_no_overlap(const char *label, st_entry *entries, size_t n, tl_error *err) {
+/* Checks that f->entries[first..count) (one shard) occupy disjoint byte ranges. */
+static tl_status check_no_overlap(const char *label, st_file *f, size_t first, tl_error *err) {
+    size_t n = f->count - first;
     if (n < 2) return TL_OK;
     st_entry **order = malloc(n * sizeof *order);
     if (!order) return tl_fail(err, TL_ERR_NOMEM, "%s: out of memory", label);
-    for (size_t i = 0; i < n; i++) order[i] = &entries[i];
+    for (size_t i = 0; i < n; i++) order[i] = &f->entries[first + i];
     qsort(order, n, sizeof *order, compare_entry_begin);
     tl_status s = TL_OK;
     for (size_t i = 1; i < n && !s; i++) {
@@ -408,7 +409,7 @@ static tl_status add_header_entries(st_file *f, const char *label, json_t *root,
         else
             f->count++;
     }
-    if (!s) s = check_no_overlap(label, f->entries + first, f->count - first, err);
+    if (!s) s = check_no_overlap(label, f, first, err);
     return s;
 }
 

@@ -40,7 +40,7 @@ fi
 if [[ ! -f "$model/model.safetensors" ]]; then
   echo "run_clip_bench: generating a random $preset checkpoint in $model"
   mkdir -p "$(dirname "$model")"
-  "$build/tests/bench/make_random_clip" "$model" --preset "$preset"
+  "$build/tests/bench/make_random_clip" "$model" --preset "$preset" --vocab "$root/model/vocab"
 fi
 
 json_args() { if [[ -n "$json_dir" ]]; then printf -- '--json\n%s\n' "$json_dir/$1.json"; fi; }

@@ -153,6 +153,17 @@ TEST(round_trip_all_dtypes) {
     CHECKF((8 + header_len) % 8 == 0, "header length %llu", (unsigned long long)header_len);
 }
 
+TEST(empty_header_is_valid) {
+    size_t len;
+    unsigned char *b = make_bytes(8, "{}      ", 0, &len);
+    st_file *f = NULL;
+    tl_error err = {0};
+    CHECKF(st_open_memory(&f, b, len, &err) == TL_OK, "%s", err.message);
+    CHECK(f && st_count(f) == 0 && st_find(f, "x") == NULL && st_at(f, 0) == NULL);
+    st_close(f);
+    free(b);
+}
+
 TEST(integer_conversions) {
     int16_t i16[3] = {-32768, -1, 32767};
     uint64_t u64[2] = {UINT64_MAX, 42};
@@ -537,6 +548,7 @@ int main(void) {
     }
     RUN(clip_tiny_shapes);
     RUN(round_trip_all_dtypes);
+    RUN(empty_header_is_valid);
     RUN(integer_conversions);
     RUN(f16_conversion);
     RUN(bf16_conversion);
