@@ -352,6 +352,21 @@ TEST(sharded_duplicate_across_shards) {
     CHECK_FAILS(s, err, TL_ERR_FORMAT, "'a' appears in both");
 }
 
+TEST(sharded_bad_index) {
+    write_two_shards();
+    tl_error err = {0};
+    CHECK_FAILS(open_with_index("{\"weight_map\": ", &err), err, TL_ERR_FORMAT, "not valid JSON");
+    CHECK_FAILS(open_with_index("{\"metadata\": {}}", &err), err, TL_ERR_FORMAT,
+                "weight_map is missing");
+    CHECK_FAILS(open_with_index("{\"weight_map\": {\"a\": 3}}", &err), err, TL_ERR_FORMAT,
+                "weight_map value for 'a' is not a string");
+    unlink(temp_path("model.safetensors.index.json"));
+    st_file *f = NULL;
+    tl_status s = st_open_dir(&f, temp_dir, &err);
+    CHECK_FAILS(s, err, TL_ERR_NOT_FOUND, "neither model.safetensors nor");
+    CHECK(f == NULL);
+}
+
 /* ---- malformed input, one case each ---- */
 
 TEST(bad_zero_byte_file) {
@@ -558,6 +573,7 @@ int main(void) {
     RUN(sharded_name_not_in_shard);
     RUN(sharded_path_traversal);
     RUN(sharded_duplicate_across_shards);
+    RUN(sharded_bad_index);
     RUN(bad_zero_byte_file);
     RUN(bad_truncated_header_length);
     RUN(bad_header_length_past_eof);
