@@ -84,15 +84,14 @@ static int parse_options(int argc, char **argv, const char **out_dir, demo_optio
             case 'h':
                 usage(stdout);
                 return 0;
-            default:
-                usage(stderr);
+            default: /* getopt_long has said what is wrong */
+                fprintf(stderr, "see tailor-train demo-data --help\n");
                 return 2;
         }
     }
     if (optind < argc || !*out_dir) {
-        fprintf(stderr, "tailor-train demo-data: %s\n",
+        fprintf(stderr, "tailor-train demo-data: %s (see tailor-train demo-data --help)\n",
                 optind < argc ? "unexpected argument" : "--out DIR is required");
-        usage(stderr);
         return 2;
     }
     opts->test_garments = test_size >= 0                                  ? (int)test_size

@@ -445,7 +445,8 @@ tl_status demo_generate(const char *out_dir, const demo_options *opts, tl_error 
     if (st) return st;
     snprintf(temp, sizeof temp, "%s.tmp-XXXXXX", target);
     if (!mkdtemp(temp))
-        return tl_fail(err, TL_ERR_IO, "%s: cannot create: %s", temp, strerror(errno));
+        return tl_fail(err, TL_ERR_IO, "cannot create a temporary directory beside %s: %s", target,
+                       strerror(errno));
     st = generate_into(temp, opts, err);
     if (!st) st = sync_tree(temp, err);
     if (!st && rename(temp, target) != 0)
