@@ -1,6 +1,7 @@
 /* Caption templates for Fashion-MNIST Colours (see demo_captions.h). Templates are strings
- * with {slot} placeholders filled from a small slot table; {art} becomes the class's article
- * ("a", "an" before a vowel, "a pair of"). Synonyms are picked with the caller's RNG. */
+ * with {slot} placeholders filled from a small slot table; {art} is the class's article ("a",
+ * "a pair of"): it always precedes a shade or pattern word, none of which starts with a vowel.
+ * Synonyms are picked with the caller's RNG. */
 #include "demo_captions.h"
 
 #include <stdio.h>
@@ -69,11 +70,7 @@ static const char *slot_value(const slot *slots, int n_slots, const char *name, 
     return "";
 }
 
-static int starts_with_vowel(const char *s) {
-    return s[0] && strchr("aeiou", s[0]) != NULL;
-}
-
-/* Appends tmpl with its {slots} filled. {art} looks at the expanded rest of the template. */
+/* Appends tmpl with its {slots} filled. */
 static void expand(text *t, const char *tmpl, const slot *slots, int n_slots) {
     for (const char *p = tmpl; *p;) {
         const char *close = *p == '{' ? strchr(p, '}') : NULL;
@@ -83,15 +80,6 @@ static void expand(text *t, const char *tmpl, const slot *slots, int n_slots) {
             continue;
         }
         const char *value = slot_value(slots, n_slots, p + 1, (size_t)(close - p - 1));
-        if (!strncmp(p, "{art}", 5)) {
-            char rest_buf[DEMO_TEXT_MAX] = "";
-            text rest = {rest_buf, 0};
-            expand(&rest, close + 1, slots, n_slots);
-            if (!strcmp(value, "a") && starts_with_vowel(rest_buf + 1)) value = "an";
-            text_append(t, value, strlen(value));
-            text_append(t, rest_buf, rest.len);
-            return;
-        }
         text_append(t, value, strlen(value));
         p = close + 1;
     }
