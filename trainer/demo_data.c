@@ -322,10 +322,13 @@ static tl_status generate_split(const char *root, const split_spec *split, const
     tl_status st = fmnist_load(opts->dataset_dir, split->source, &set, err);
     if (st) return st;
     int *chosen = malloc((size_t)split->garments * sizeof *chosen);
+    if (!chosen) {
+        fmnist_free(&set);
+        return tl_fail(err, TL_ERR_NOMEM, "out of memory selecting garments");
+    }
     tl_rng rng;
     rng_seed(&rng, opts->seed, (uint64_t)split->source + 1);
-    st = chosen ? select_garments(&set, split->garments, &rng, chosen, err)
-                : tl_fail(err, TL_ERR_NOMEM, "out of memory selecting garments");
+    st = select_garments(&set, split->garments, &rng, chosen, err);
     char name[64], triplets_name[64], transactions_name[64];
     snprintf(name, sizeof name, "images/%s", split->name);
     snprintf(triplets_name, sizeof triplets_name, "triplets-%s.jsonl", split->name);

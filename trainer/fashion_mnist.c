@@ -73,7 +73,7 @@ static tl_status idx_read_header(gzFile f, const char *path, uint32_t magic, uin
 static tl_status idx_load(const char *dir, const char *name, uint32_t magic, int n_dims,
                           uint8_t **data, int *count, tl_error *err) {
     char path[4096];
-    gzFile f;
+    gzFile f = NULL;
     tl_status st = idx_open(dir, name, &f, path, sizeof path, err);
     if (st) return st;
     uint32_t dims[3] = {0, 1, 1};
