@@ -61,7 +61,7 @@ typedef struct split_counts {
     int items, triplets, transactions;
 } split_counts;
 
-int demo_attrs_equal(demo_attrs a, demo_attrs b) {
+static int attrs_equal(demo_attrs a, demo_attrs b) {
     return a.colour == b.colour && a.shade == b.shade && a.pattern == b.pattern;
 }
 
@@ -99,7 +99,7 @@ static void make_variants(tl_rng *rng, demo_attrs *variants) {
         do {
             variants[k] = mutate_attrs(rng, variants[k - 1]);
             taken = 0;
-            for (int j = 0; j < k; j++) taken |= demo_attrs_equal(variants[j], variants[k]);
+            for (int j = 0; j < k; j++) taken |= attrs_equal(variants[j], variants[k]);
         } while (taken);
     }
 }

@@ -41,8 +41,6 @@ typedef struct demo_class_info {
 
 extern const demo_class_info DEMO_CLASSES[10];
 
-int demo_attrs_equal(demo_attrs a, demo_attrs b);
-
 /* Called after each garment is written: split is "train" or "test". */
 typedef void (*demo_progress_fn)(void *ctx, const char *split, int done, int total);
 
