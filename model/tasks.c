@@ -258,12 +258,19 @@ static tl_status classify_zero_shot(tl_model *m, const tl_image *image, const ch
     int P = m->w.projection_dim;
     char **prompts = calloc((size_t)n, sizeof *prompts);
     float *emb = malloc((size_t)(n + 1) * P * sizeof *emb); /* image, then the prompts */
-    tl_status st = prompts && emb ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    if (!prompts || !emb) {
+        free(prompts);
+        free(emb);
+        return tl_fail(err, TL_ERR_NOMEM, "out of memory for %d labels", n);
+    }
+    tl_status st = TL_OK;
     for (int i = 0; i < n && !st; i++) {
-        if (!labels[i])
+        if (!labels[i]) {
             st = tl_fail(err, TL_ERR_INVALID, "label %d is NULL", i);
-        else if (asprintf(&prompts[i], ZERO_SHOT_PROMPT, labels[i]) < 0)
-            st = tl_fail(err, TL_ERR_NOMEM, "out of memory"), prompts[i] = NULL;
+        } else if (asprintf(&prompts[i], ZERO_SHOT_PROMPT, labels[i]) < 0) {
+            prompts[i] = NULL;
+            st = tl_fail(err, TL_ERR_NOMEM, "out of memory");
+        }
     }
     if (!st) st = tl_embed_images(m, image, 1, emb, err);
     if (!st) st = tl_embed_texts(m, (const char *const *)prompts, n, emb + P, err);
@@ -272,7 +279,7 @@ static tl_status classify_zero_shot(tl_model *m, const tl_image *image, const ch
         for (int i = 0; i < n; i++) probs[i] *= tl_model_logit_scale(m);
         m->be->softmax(m->be, probs, 1, n);
     }
-    for (int i = 0; i < n && prompts; i++) free(prompts[i]);
+    for (int i = 0; i < n; i++) free(prompts[i]);
     free(prompts);
     free(emb);
     return st;

@@ -78,6 +78,17 @@ static const adapter_params *tsa_of(const tower_adapters *t, int task) {
     return task >= 0 ? t->tsa[task] : NULL;
 }
 
+static stream vision_stream(const tl_model *m, const adapter_params *tsa, const xaa_params *xaa,
+                            float *z, float *zp, int B) {
+    return (stream){&m->w.vision.tower, tsa, xaa, "vision", z, zp, B, m->w.vision.tokens, 0};
+}
+
+/* T is set when the ids are packed (text_stream_start). */
+static stream text_stream(const tl_model *m, const adapter_params *tsa, const xaa_params *xaa,
+                          float *z, float *zp, int B) {
+    return (stream){&m->w.text.tower, tsa, xaa, "text", z, zp, B, 0, 1};
+}
+
 /* Runs every layer of s alone (γ = 0). Layer l's output goes to memory + l·B·T·D when memory
  * is given (the next layer reads it there), else back into s->z. */
 static tl_status stream_contrastive(tl_model *m, stream *s, int task, float *memory,
@@ -108,11 +119,7 @@ tl_status task_vision_forward(tl_model *m, int task, const float *pixels, int B,
     size_t n = (size_t)B * w->tokens * w->tower.width;
     float *state = clip_arena_reserve(&m->scratch, &m->tasks->state, 2 * n, err);
     if (!state) return TL_ERR_NOMEM;
-    stream s = {&w->tower, tsa_of(&m->tasks->p->vision, task),
-                NULL,      "vision",
-                state,     state + n,
-                B,         w->tokens,
-                0};
+    stream s = vision_stream(m, tsa_of(&m->tasks->p->vision, task), NULL, state, state + n, B);
     tl_status st = clip_vision_embed(m->be, w, s.z, pixels, B, &m->scratch, err);
     if (!st) st = stream_contrastive(m, &s, task, memory, err);
     if (!st && embeds) st = clip_vision_head(m->be, w, s.z, B, NULL, embeds, &m->scratch, err);
@@ -158,11 +165,11 @@ tl_status task_text_forward(tl_model *m, int task, const int32_t *ids, int ids_s
     const clip_text_w *w = &m->w.text;
     size_t n = (size_t)B * w->positions * w->tower.width;
     float *state = clip_arena_reserve(&m->scratch, &m->tasks->state, 2 * n, err);
+    if (!state) return TL_ERR_NOMEM;
     int *eos = malloc((size_t)B * sizeof *eos);
-    tl_status st = state && eos ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "out of memory for text");
-    stream s = {&w->tower, tsa_of(&m->tasks->p->text, task), NULL, "text", state, state + n, B, 0,
-                1};
-    if (!st) st = text_stream_start(m, &s, ids, ids_stride, eos, err);
+    if (!eos) return tl_fail(err, TL_ERR_NOMEM, "out of memory for text");
+    stream s = text_stream(m, tsa_of(&m->tasks->p->text, task), NULL, state, state + n, B);
+    tl_status st = text_stream_start(m, &s, ids, ids_stride, eos, err);
     if (!st) st = stream_contrastive(m, &s, task, NULL, err);
     if (!st) st = clip_text_head(m->be, w, s.z, B, s.T, eos, NULL, embeds, &m->scratch, err);
     free(eos);
@@ -189,45 +196,43 @@ static tl_status fusion_layer(tl_model *m, stream *v, stream *t, int l, const in
     return st;
 }
 
+/* fused = projected CLS + projected EOS of the fusion streams (either output may be NULL). */
+static tl_status fusion_heads(tl_model *m, const stream *v, const stream *t, const int *eos,
+                              float *image_embeds, float *text_embeds, float *fused,
+                              tl_error *err) {
+    size_t n = (size_t)v->B * m->w.projection_dim;
+    float *v_out = image_embeds ? image_embeds : fused, *t_out = text_embeds;
+    if (!t_out && !(t_out = reserve_scratch(m, n, err))) return TL_ERR_NOMEM;
+    tl_status st = clip_vision_head(m->be, &m->w.vision, v->z, v->B, NULL, v_out, &m->scratch, err);
+    if (!st)
+        st =
+            clip_text_head(m->be, &m->w.text, t->z, t->B, t->T, eos, NULL, t_out, &m->scratch, err);
+    if (st) return st;
+    if (v_out != fused) memcpy(fused, v_out, n * sizeof *fused);
+    m->be->axpy(m->be, fused, t_out, 1.0f, n);
+    return TL_OK;
+}
+
 tl_status task_fusion_forward(tl_model *m, int task, const float *pixels, const int32_t *ids,
                               int ids_stride, int B, float *image_embeds, float *text_embeds,
                               float *fused, tl_error *err) {
-    const clip_vision_w *vw = &m->w.vision;
-    const clip_text_w *tw = &m->w.text;
     const tailor_params *p = m->tasks->p;
-    size_t nv = (size_t)B * vw->tokens * vw->tower.width;
-    size_t nt = (size_t)B * tw->positions * tw->tower.width;
+    size_t nv = (size_t)B * m->w.vision.tokens * m->w.vision.tower.width;
+    size_t nt = (size_t)B * m->w.text.positions * m->w.text.tower.width;
     float *state = clip_arena_reserve(&m->scratch, &m->tasks->state, 2 * (nv + nt), err);
-    int *eos = malloc((size_t)B * sizeof *eos), *text_keys = malloc((size_t)B * sizeof *eos);
-    tl_status st =
-        state && eos && text_keys ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "out of memory (fusion)");
-    stream v = {
-        &vw->tower, p->vision.tsa[task], p->vision.xaa, "vision", state, state + nv, B, vw->tokens,
-        0};
-    stream t = {&tw->tower,
-                p->text.tsa[task],
-                p->text.xaa,
-                "text",
-                state + 2 * nv,
-                state + 2 * nv + nt,
-                B,
-                0,
-                1};
-    if (!st) st = clip_vision_embed(m->be, vw, v.z, pixels, B, &m->scratch, err);
+    if (!state) return TL_ERR_NOMEM;
+    int *eos = malloc(2 * (size_t)B * sizeof *eos), *text_keys = eos + B; /* [B] each */
+    if (!eos) return tl_fail(err, TL_ERR_NOMEM, "out of memory (fusion)");
+    stream v = vision_stream(m, p->vision.tsa[task], p->vision.xaa, state, state + nv, B);
+    stream t =
+        text_stream(m, p->text.tsa[task], p->text.xaa, state + 2 * nv, state + 2 * nv + nt, B);
+    tl_status st = clip_vision_embed(m->be, &m->w.vision, v.z, pixels, B, &m->scratch, err);
     if (!st) st = text_stream_start(m, &t, ids, ids_stride, eos, err);
     for (int b = 0; b < B && !st; b++) text_keys[b] = eos[b] + 1;
-    for (int l = 0; l < vw->tower.n_layers && !st; l++)
+    for (int l = 0; l < m->w.vision.tower.n_layers && !st; l++)
         st = fusion_layer(m, &v, &t, l, text_keys, task, err);
-    size_t P = (size_t)m->w.projection_dim;
-    float *v_out = image_embeds ? image_embeds : fused, *t_out = text_embeds;
-    if (!t_out) t_out = reserve_scratch(m, (size_t)B * P, err);
-    if (!st && !t_out) st = TL_ERR_NOMEM;
-    if (!st) st = clip_vision_head(m->be, vw, v.z, B, NULL, v_out, &m->scratch, err);
-    if (!st) st = clip_text_head(m->be, tw, t.z, B, t.T, eos, NULL, t_out, &m->scratch, err);
-    if (!st && v_out != fused) memcpy(fused, v_out, (size_t)B * P * sizeof *fused);
-    if (!st) m->be->axpy(m->be, fused, t_out, 1.0f, (size_t)B * P);
+    if (!st) st = fusion_heads(m, &v, &t, eos, image_embeds, text_embeds, fused, err);
     free(eos);
-    free(text_keys);
     return st;
 }
 
@@ -275,8 +280,8 @@ tl_status fic_teacher_forward(tl_model *m, const float *pixels, const int32_t *i
     size_t n = (size_t)B * T * D;
     float *state = clip_arena_reserve(&m->scratch, &m->tasks->state, 3 * n, err);
     if (!state) return TL_ERR_NOMEM;
-    stream s = {&tw->tower, p->text.tsa[TL_TASK_FIC], p->text.xaa, "text", state, state + n, B, T,
-                1};
+    stream s = text_stream(m, p->text.tsa[TL_TASK_FIC], p->text.xaa, state, state + n, B);
+    s.T = T;
     clip_text_embed(m->be, tw, s.z, ids, B, T);
     st = generative_text_layers(m, &s, memory, Tv, err);
     if (st) return st;
