@@ -15,7 +15,7 @@ static void caption_usage(FILE *out) {
                  "Prints the caption (the token ids when the checkpoint has no tokenizer).\n"
                  "  --model DIR    checkpoint directory (needs the fic head)\n"
                  "  --image FILE   image (JPEG, PNG, WebP)\n"
-                 "  --beam N       beam width (default 1: greedy)\n"
+                 "  --beam N       beam width (1..16, default 1: greedy)\n"
                  "  --json         print a JSON object with ids and text\n"
                  "  --help         this text\n");
 }
@@ -60,8 +60,8 @@ int cmd_caption(int argc, char **argv) {
             return caption_usage(stdout), 0;
         else
             return caption_usage(stderr), 2;
-        if (c == 'b' && (*end || opts.beam < 1 || opts.beam > 64)) {
-            fprintf(stderr, "tailor caption: --beam must be 1..64\n");
+        if (c == 'b' && (*end || opts.beam < 1 || opts.beam > 16)) {
+            fprintf(stderr, "tailor caption: --beam must be 1..16\n");
             return 2;
         }
     }

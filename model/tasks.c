@@ -9,7 +9,7 @@
 #include "heads.h"
 #include "tasks_internal.h"
 
-#define MAX_BEAM         64
+#define MAX_BEAM         16 /* the caches grow with the width */
 #define ZERO_SHOT_PROMPT "a photo of a %s"
 
 /* ---- state, capabilities, tracing ---- */
