@@ -351,6 +351,9 @@ TEST(rejects_damaged_sessions) {
     size_t len;
     uint8_t *good = valid_session(&len);
     REQUIRE(good != NULL);
+    size_t floats = ntm_state_floats(&tiny.cfg); /* proto/session.md: header, payload, 2 ids */
+    CHECK(len == SESSION_HEADER_BYTES + 4 * floats + (4 + 2 * 8) + 8 + 4);
+    CHECK(memcmp(good, "TLSS\x01\x00\x03\x00\x01\x00\x00\x00", 12) == 0);
     uint8_t *bad = malloc(len + 1);
     const ntm_config *cfg = &tiny.cfg;
 
