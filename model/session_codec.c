@@ -133,6 +133,9 @@ tl_status session_serialize(const ntm_state *s, const session_meta *meta, uint8_
                             size_t *len, tl_error *err) {
     *out = NULL, *len = 0;
     if (!s->values) return tl_fail(err, TL_ERR_INVALID, "session state is not allocated");
+    if (meta && meta->n_shown > 0 && !meta->shown_ids)
+        return tl_fail(err, TL_ERR_INVALID, "session meta has %zu shown ids but no array",
+                       meta->n_shown);
     if (meta && meta->n_shown > SESSION_MAX_SHOWN_IDS)
         return tl_fail(err, TL_ERR_LIMIT, "%zu shown ids exceed the session limit of %u",
                        meta->n_shown, SESSION_MAX_SHOWN_IDS);

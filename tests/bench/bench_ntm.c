@@ -32,7 +32,7 @@ static float *random_weights(ntm_weights *w, const ntm_config *cfg) {
         const float **fields[] = {&b->lstm_w_ih, &b->lstm_w_hh, &b->lstm_b_ih, &b->lstm_b_hh,
                                   &b->read_w,    &b->read_b,    &b->write_w,   &b->write_b,
                                   &b->out_w,     &b->out_b,     &b->mem_init,  &b->read_init};
-        size_t sizes[] = {
+        const size_t sizes[] = {
             4 * H * (b->in_dim + W), 4 * H * H, 4 * H,       4 * H, (W + 6) * H, W + 6,
             (3 * W + 6) * H,         3 * W + 6, P * (H + W), P,     N * W,       W};
         for (int i = 0; i < 12; i++) *fields[i] = p, p += sizes[i];

@@ -144,6 +144,7 @@ static float logits_and_loss(const float *q_last, float *logits) {
             max = fmax(max, dot);
         }
         for (int j = 0; j < B; j++) sum += exp(logits[i * B + j] - max);
+        // cppcheck-suppress invalidFunctionArg ; B >= 1, so sum >= 1
         loss += max + log(sum) - logits[i * B + i];
     }
     return (float)(loss / B);
