@@ -322,11 +322,14 @@ int32_t tok_eot_id(const tl_tokenizer *tok) {
 
 /* ---- pre-tokenizer: the split regex, by hand ---- */
 
-typedef enum char_class { CHAR_SPACE, CHAR_LETTER, CHAR_NUMBER, CHAR_OTHER } char_class;
+/* CHAR_SKIPPED: matched by no alternative (whitespace), so skipped between pieces. */
+typedef enum char_class { CHAR_SKIPPED, CHAR_LETTER, CHAR_NUMBER, CHAR_OTHER } char_class;
 
-/* Classes of `\s` (regex's \s is Unicode White_Space), `\p{L}`, `\p{N}` and the rest. */
+/* Classes of `\s` (regex's \s is Unicode White_Space), `\p{L}`, `\p{N}` and the rest. Under
+ * the regex module's IGNORECASE, U+0345 (Mn, but it case-folds to the letter ι) matches neither
+ * \p{L} nor the negated class, so it is skipped too. */
 static char_class classify(ucs4_t c) {
-    if (uc_is_property_white_space(c)) return CHAR_SPACE;
+    if (uc_is_property_white_space(c) || c == 0x345) return CHAR_SKIPPED;
     if (uc_is_general_category(c, UC_CATEGORY_L)) return CHAR_LETTER;
     if (uc_is_general_category(c, UC_CATEGORY_N)) return CHAR_NUMBER;
     return CHAR_OTHER;
@@ -347,7 +350,7 @@ static size_t match_literal(const uint8_t *s, size_t n, const char *literal) {
     return i;
 }
 
-/* Byte length of the piece starting at s (valid UTF-8), 0 when s starts with whitespace:
+/* Byte length of the piece starting at s (valid UTF-8), 0 when s starts with a skipped character:
  * <|startoftext|>|<|endoftext|>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+ */
 static size_t piece_length(const uint8_t *s, size_t n) {
     static const char *const literals[] = {SOT_TEXT, EOT_TEXT, "'s",  "'t", "'re",
@@ -359,7 +362,7 @@ static size_t piece_length(const uint8_t *s, size_t n) {
     ucs4_t c;
     size_t len = (size_t)u8_mbtouc_unsafe(&c, s, n);
     char_class cls = classify(c);
-    if (cls == CHAR_SPACE) return 0;
+    if (cls == CHAR_SKIPPED) return 0;
     if (cls == CHAR_NUMBER) return len;
     while (len < n) {
         int k = u8_mbtouc_unsafe(&c, s + len, n - len);

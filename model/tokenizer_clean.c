@@ -84,7 +84,7 @@ static const char *named_entity(const uint32_t *s, size_t n) {
     char name[HTML_NAME_MAX_CHARS + 2];
     if (n >= sizeof name) return NULL;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] >= 0x80) return NULL;
+        if (s[i] == 0 || s[i] >= 0x80) return NULL;
         name[i] = (char)s[i];
     }
     name[n] = '\0';
@@ -191,22 +191,41 @@ static void collapse_whitespace(const uint32_t *s, size_t n, u32_buf *out) {
     }
 }
 
-/* Python str.lower() (full mapping, final sigma), encoded back to NUL-terminated UTF-8. */
-static char *lower_to_utf8(const uint32_t *s, size_t n, size_t *out_len) {
-    size_t lower_len = 0, utf8_len = 0;
-    uint32_t *lower = u32_tolower(s, n, NULL, NULL, NULL, &lower_len);
-    if (!lower) return NULL;
-    uint8_t *utf8 = u32_to_u8(lower, lower_len, NULL, &utf8_len);
-    free(lower);
-    if (!utf8) return NULL;
-    char *text = realloc(utf8, utf8_len + 1);
-    if (!text) {
-        free(utf8);
-        return NULL;
+/* Python's handle_capital_sigma: the Σ at s[i] is final (ς) when, skipping case-ignorable
+ * characters, a cased character precedes it and no cased character follows. */
+static bool sigma_is_final(const uint32_t *s, size_t n, size_t i) {
+    size_t j = i;
+    while (j > 0 && uc_is_property_case_ignorable(s[j - 1])) j--;
+    if (j == 0 || !uc_is_property_cased(s[j - 1])) return false;
+    j = i + 1;
+    while (j < n && uc_is_property_case_ignorable(s[j])) j++;
+    return j == n || !uc_is_property_cased(s[j]);
+}
+
+/* Python str.lower(): the simple mapping, except U+0130 → "i\u0307" (SpecialCasing's one
+ * unconditional multi-character lower-case) and the capital sigma's final form. */
+static void lower_case(const uint32_t *s, size_t n, u32_buf *out) {
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == 0x130) {
+            u32_push(out, 'i');
+            u32_push(out, 0x307);
+        } else if (s[i] == 0x3A3) {
+            u32_push(out, sigma_is_final(s, n, i) ? 0x3C2 : 0x3C3);
+        } else {
+            u32_push(out, uc_tolower(s[i]));
+        }
     }
-    text[utf8_len] = '\0';
-    *out_len = utf8_len;
-    return text;
+}
+
+/* Encodes s[0..n) as NUL-terminated UTF-8, malloc'd (caller frees); NULL when out of memory. */
+static char *encode_utf8(const uint32_t *s, size_t n, size_t *out_len) {
+    uint8_t *text = malloc(4 * n + 1);
+    if (!text) return NULL;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) len += (size_t)u8_uctomb(text + len, s[i], 4);
+    text[len] = '\0';
+    *out_len = len;
+    return (char *)text;
 }
 
 static void decode_utf8(const char *text, size_t len, u32_buf *out) {
@@ -230,7 +249,9 @@ tl_status tok_clean(const char *text, size_t len, char **out, size_t *out_len, t
     a.len = 0;
     html_unescape(b.data, b.len, &a);
     collapse_whitespace(a.data, a.len, &c);
-    if (!a.failed && !b.failed && !c.failed) *out = lower_to_utf8(c.data, c.len, out_len);
+    b.len = 0;
+    lower_case(c.data, c.len, &b);
+    if (!a.failed && !b.failed && !c.failed) *out = encode_utf8(b.data, b.len, out_len);
     free(a.data);
     free(b.data);
     free(c.data);
