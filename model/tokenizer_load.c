@@ -321,7 +321,8 @@ static tl_status load_symbol_ids(tl_tokenizer *tok, const vocab_index *v, const 
         tok->byte_id[b] = vocab_find(v, sym, (size_t)n);
         tok->byte_end_id[b] = vocab_find(v, sym, strlen(sym));
         if (tok->byte_id[b] < 0 || tok->byte_end_id[b] < 0)
-            return tl_fail(err, TL_ERR_FORMAT, "%s: byte symbol \"%s\" is missing", path, sym);
+            return tl_fail(err, TL_ERR_FORMAT, "%s: byte symbol \"%.*s\" or \"%s\" is missing",
+                           path, n, sym, sym);
     }
     tok->sot_id = vocab_find(v, SOT_TEXT, strlen(SOT_TEXT));
     tok->eot_id = vocab_find(v, EOT_TEXT, strlen(EOT_TEXT));
