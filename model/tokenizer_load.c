@@ -35,20 +35,22 @@ static tl_status read_whole_file(const char *path, char **out, size_t *len, tl_e
     size_t cap = 0, n = 0;
     for (;;) {
         if (n + 1 >= cap) {
-            cap = cap ? 2 * cap : 1 << 20;
-            char *grown = realloc(buf, cap);
+            size_t bigger = cap ? 2 * cap : 1 << 20;
+            char *grown = realloc(buf, bigger);
             if (!grown) break;
             buf = grown;
+            cap = bigger;
         }
         size_t got = fread(buf + n, 1, cap - n - 1, f);
         n += got;
         if (got == 0) break;
     }
-    bool failed = ferror(f) || n + 1 >= cap;
+    bool read_error = ferror(f), out_of_memory = n + 1 >= cap;
     fclose(f);
-    if (failed) {
+    if (read_error || out_of_memory) {
         free(buf);
-        return tl_fail(err, TL_ERR_IO, "%s: read failed", path);
+        return read_error ? tl_fail(err, TL_ERR_IO, "%s: read failed", path)
+                          : tl_fail(err, TL_ERR_NOMEM, "%s: out of memory reading it", path);
     }
     buf[n] = '\0';
     *out = buf;
