@@ -7,7 +7,9 @@
 #include <math.h>
 #include <string.h>
 
-enum { LANES = 16, ELEMENTWISE_GRAIN = 1 << 14 };
+/* LANES: accumulator width. ELEMENTWISE_GRAIN: floats per parallel chunk at least, so that
+ * small tensors run on the caller alone instead of paying a thread hand-off. */
+enum { LANES = 16, ELEMENTWISE_GRAIN = 1 << 15 };
 
 /* e^x for x in float range, branch-free so loops calling it vectorise: 2^n · p(r) with
  * r = x - n·ln2 in [-ln2/2, ln2/2] and a degree-6 Taylor polynomial (rel. error ~2e-7).
@@ -96,7 +98,7 @@ static void layernorm_rows(void *ctx, size_t begin, size_t end, int thread) {
 void cpu_layernorm(tl_pool *pool, float *y, const float *x, const float *w, const float *b,
                    int rows, int dim, float eps) {
     layernorm_job j = {y, x, w, b, dim, eps};
-    tl_pool_for(pool, (size_t)rows, 1 + ELEMENTWISE_GRAIN / (size_t)(dim * 8), layernorm_rows, &j);
+    tl_pool_for(pool, (size_t)rows, 1 + ELEMENTWISE_GRAIN / (size_t)dim, layernorm_rows, &j);
 }
 
 /* ---- element-wise activations and axpy over x[0..n) ---- */
@@ -123,7 +125,7 @@ static void axpy_range(void *ctx, size_t begin, size_t end, int thread) {
 
 void cpu_quick_gelu(tl_pool *pool, float *x, size_t n) {
     elementwise_job j = {x, NULL, 0};
-    tl_pool_for(pool, n, ELEMENTWISE_GRAIN / 4, quick_gelu_range, &j);
+    tl_pool_for(pool, n, ELEMENTWISE_GRAIN / 2, quick_gelu_range, &j);
 }
 
 void cpu_relu(tl_pool *pool, float *x, size_t n) {
@@ -149,7 +151,7 @@ static void softmax_rows(void *ctx, size_t begin, size_t end, int thread) {
 
 void cpu_softmax(tl_pool *pool, float *x, int rows, int n) {
     softmax_job j = {x, n};
-    tl_pool_for(pool, (size_t)rows, 1 + ELEMENTWISE_GRAIN / (size_t)(n * 8), softmax_rows, &j);
+    tl_pool_for(pool, (size_t)rows, 1 + ELEMENTWISE_GRAIN / (size_t)n, softmax_rows, &j);
 }
 
 /* ---- L2 normalisation of rows of x[rows, dim] ---- */

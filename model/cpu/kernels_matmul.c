@@ -7,7 +7,9 @@
 #include <math.h>
 #include <string.h>
 
-enum { GEMM_BLOCK = 16 }; /* column/row blocks handed to threads are multiples of this */
+/* GEMM_BLOCK: column/row blocks handed to threads are multiples of this.
+ * SERIAL_FLOPS: smaller products run on the caller alone (a thread hand-off costs more). */
+enum { GEMM_BLOCK = 16, SERIAL_FLOPS = 1 << 21 };
 
 /* ---- Linear: y[M,N] (=|+=) x[M,K] · w[N,K]ᵀ + b[N] ---- */
 typedef struct linear_job {
@@ -47,6 +49,7 @@ void cpu_linear(tl_pool *pool, float *y, int ldy, const float *x, int ldx, const
     int total = j.split_rows ? M : N;
     size_t blocks = (size_t)(total + GEMM_BLOCK - 1) / GEMM_BLOCK;
     size_t per_thread = (blocks + (size_t)threads - 1) / (size_t)threads;
+    if (2.0 * M * N * K < SERIAL_FLOPS) per_thread = blocks;
     tl_pool_for(pool, blocks, per_thread, linear_blocks, &j);
 }
 
@@ -110,5 +113,7 @@ void cpu_attention(tl_pool *pool, float *scratch, float *out, const float *q, in
                    const float *k, const float *v, int ldkv, int B, int Tq, int Tk, int H, int hd,
                    int causal, const int *key_len, float *probs) {
     attention_job j = {out, probs, scratch, q, k, v, ldq, ldkv, Tq, Tk, H, hd, causal, key_len};
-    tl_pool_for(pool, (size_t)B * H, 1, attention_heads, &j);
+    double flops_per_item = 4.0 * Tq * Tk * hd;
+    size_t grain = flops_per_item < SERIAL_FLOPS ? (size_t)(SERIAL_FLOPS / flops_per_item) : 1;
+    tl_pool_for(pool, (size_t)B * H, grain, attention_heads, &j);
 }

@@ -1,10 +1,13 @@
 /* Persistent worker threads for tl_pool_for: workers spin briefly on a generation counter, then
- * sleep on a condition variable; chunks are handed out with an atomic counter.
+ * sleep on a condition variable; chunks are handed out with an atomic counter. The caller works
+ * too and never waits for a worker that has not joined the job yet: a late worker finds the
+ * job closed and goes back to waiting, so a descheduled thread costs no latency.
  * Not for: nested or concurrent parallel-fors (one caller thread at a time). */
 #include "threadpool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -29,8 +32,12 @@ struct tl_pool {
     void *ctx;
     size_t n, chunk;
     atomic_size_t next;
-    atomic_int busy; /* workers still inside the current job */
+    /* (generation << 32) | JOB_OPEN | number of workers inside the job */
+    _Atomic uint64_t entry;
 };
+
+#define JOB_OPEN        (1ull << 31)
+#define JOB_ACTIVE_MASK (JOB_OPEN - 1)
 
 typedef struct worker_arg {
     tl_pool *pool;
@@ -63,6 +70,16 @@ static unsigned wait_for_job(tl_pool *p, unsigned seen) {
     return g;
 }
 
+/* Joins job `generation` if it is still open; returns 1 when joined. */
+static int join_job(tl_pool *p, unsigned generation) {
+    uint64_t e = atomic_load_explicit(&p->entry, memory_order_acquire);
+    while ((e >> 32) == generation && (e & JOB_OPEN))
+        if (atomic_compare_exchange_weak_explicit(&p->entry, &e, e + 1, memory_order_acquire,
+                                                  memory_order_acquire))
+            return 1;
+    return 0;
+}
+
 static void *worker_main(void *arg) {
     worker_arg *w = arg;
     tl_pool *p = w->pool;
@@ -72,8 +89,9 @@ static void *worker_main(void *arg) {
     for (;;) {
         seen = wait_for_job(p, seen);
         if (atomic_load(&p->stop)) return NULL;
+        if (!join_job(p, seen)) continue;
         run_chunks(p, thread);
-        atomic_fetch_sub_explicit(&p->busy, 1, memory_order_release);
+        atomic_fetch_sub_explicit(&p->entry, 1, memory_order_release);
     }
 }
 
@@ -124,6 +142,20 @@ int tl_pool_threads(const tl_pool *p) {
     return p ? p->n_threads : 1;
 }
 
+/* Waits until no worker is inside the current job, then closes it to late joiners. */
+static void close_job(tl_pool *p) {
+    uint64_t e = atomic_load_explicit(&p->entry, memory_order_acquire);
+    for (;;) {
+        if (e & JOB_ACTIVE_MASK) {
+            cpu_relax();
+            e = atomic_load_explicit(&p->entry, memory_order_acquire);
+        } else if (atomic_compare_exchange_weak_explicit(
+                       &p->entry, &e, e & ~JOB_OPEN, memory_order_acq_rel, memory_order_acquire)) {
+            return;
+        }
+    }
+}
+
 void tl_pool_for(tl_pool *p, size_t n, size_t grain, tl_pool_fn fn, void *ctx) {
     if (n == 0) return;
     if (grain == 0) grain = 1;
@@ -137,11 +169,12 @@ void tl_pool_for(tl_pool *p, size_t n, size_t grain, tl_pool_fn fn, void *ctx) {
     p->n = n;
     p->chunk = target > grain ? target : grain;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->busy, p->n_threads - 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+    unsigned g = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->entry, ((uint64_t)g << 32) | JOB_OPEN, memory_order_release);
+    atomic_store_explicit(&p->generation, g, memory_order_release);
     pthread_mutex_lock(&p->lock);
     if (p->sleepers) pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
     run_chunks(p, 0);
-    while (atomic_load_explicit(&p->busy, memory_order_acquire) > 0) cpu_relax();
+    close_job(p);
 }
