@@ -353,9 +353,13 @@ tl_status clip_text_forward(tl_backend *be, const clip_text_w *w, const int32_t 
                             clip_layer_hook hook, void *hook_ctx, tl_error *err) {
     int D = w->tower.width, T = 0;
     int32_t *packed = malloc((size_t)B * ids_stride * sizeof *packed);
-    int *pool_pos = malloc((size_t)B * sizeof *pool_pos);
-    tl_status st = packed && pool_pos ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "text: out of memory");
-    if (!st) st = pack_text_ids(w, ids, ids_stride, B, packed, pool_pos, &T, err);
+    int *pool_pos = calloc((size_t)B, sizeof *pool_pos);
+    if (!packed || !pool_pos) {
+        free(packed);
+        free(pool_pos);
+        return tl_fail(err, TL_ERR_NOMEM, "text: out of memory");
+    }
+    tl_status st = pack_text_ids(w, ids, ids_stride, B, packed, pool_pos, &T, err);
     float *z = st ? NULL : clip_arena_reserve(s, &s->tower, (size_t)B * T * D, err); /* [B,T,D] */
     if (!st && !z) st = TL_ERR_NOMEM;
     if (!st) {

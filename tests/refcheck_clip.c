@@ -20,7 +20,7 @@ typedef struct clip_refs {
 } clip_refs;
 
 static double tolerance(const clip_refs *r, const char *key) {
-    return rc_json_number(r->tol, NAN, key, NULL);
+    return rc_json_number(r->tol, NAN, key, (const char *)NULL);
 }
 
 int refcheck_clip_detect(const char *dir) {
@@ -192,7 +192,7 @@ static void check_logits(refcheck *rc, clip_refs *r, const float *img, int Ni, c
         }
     compare_named(rc, r, "logits_per_image", NULL, logits, (size_t)Ni * Nt, "logits_per_image_abs");
     free(logits);
-    double want = rc_json_number(r->json, NAN, "model", "logit_scale_exp", NULL);
+    double want = rc_json_number(r->json, NAN, "model", "logit_scale_exp", (const char *)NULL);
     rc_case(rc, fabs(scale - want) <= 1e-4 * want, "exp(logit_scale) %.6g (want %.6g)", scale,
             want);
 }
@@ -228,7 +228,7 @@ static void check_tokenizer(refcheck *rc, clip_refs *r) {
     const json_t *cases = json_object_get(tok, "cases");
     if (!rc_case(rc, r->m->tok && json_array_size(cases) > 0, "tokenizer loaded, cases present"))
         return;
-    int ctx = (int)rc_json_number(tok, 0, "context_length", NULL);
+    int ctx = (int)rc_json_number(tok, 0, "context_length", (const char *)NULL);
     for (size_t i = 0; i < json_array_size(cases); i++)
         check_tokenizer_case(rc, r, json_array_get(cases, i), ctx);
 }
