@@ -14,5 +14,6 @@ typedef struct cli_command {
 int cmd_compose(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_caption(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 
 #endif

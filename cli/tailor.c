@@ -11,6 +11,7 @@ static const cli_command commands[] = {
     {"compose", "composed (image + text) query embedding", cmd_compose},
     {"classify", "sub-category probabilities of an image", cmd_classify},
     {"caption", "caption an image", cmd_caption},
+    {"embed", "print CLIP embeddings of texts and images", cmd_embed},
     {NULL, NULL, NULL},
 };
 

@@ -9,6 +9,7 @@
 #include "heads.h"
 #include "losses.h"
 #include "model_internal.h"
+#include "ntm.h"
 #include "refcheck.h"
 
 typedef struct tailor_refs {
@@ -429,6 +430,118 @@ static void check_captions(refcheck *rc, tailor_refs *r) {
     free(ids);
 }
 
+/* ---- CM-NTM (MODEL.md §3): ntm.* values, through ntm.h ---- */
+
+typedef struct ntm_refs {
+    int turns, batch, C, N, W, H, P;
+    float *x, *gallery; /* [turns, batch, P], [batch, P] */
+    /* got values in the reference layouts */
+    float *q, *outputs, *w_r, *w_w, *reads, *M, *h, *cell, *r, *fw_r, *fw_w;
+} ntm_refs;
+
+/* Steps transaction b through every turn, storing its values into the reference layouts. */
+static tl_status ntm_run_transaction(const ntm_weights *w, ntm_state *s, ntm_refs *n, int b,
+                                     tl_error *err) {
+    int C = n->C, N = n->N, W = n->W, P = n->P, B = n->batch;
+    float *o = malloc((size_t)C * (P + 2 * N + W) * sizeof *o);
+    if (!o) return tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    ntm_trace tr = {o, o + C * P, o + C * P + C * N, o + C * P + 2 * C * N};
+    tl_status st = ntm_state_init(s, w, err);
+    for (int t = 0; t < n->turns && !st; t++) {
+        st = ntm_turn(w, s, n->x + ((size_t)t * B + b) * P, n->q + ((size_t)t * B + b) * P, &tr,
+                      err);
+        for (int c = 0; c < C && !st; c++) { /* [turn, block, transaction, ·] */
+            size_t at = ((size_t)t * C + c) * B + b;
+            memcpy(n->outputs + at * P, tr.block_outputs + c * P, (size_t)P * sizeof(float));
+            memcpy(n->w_r + at * N, tr.read_weights + c * N, (size_t)N * sizeof(float));
+            memcpy(n->w_w + at * N, tr.write_weights + c * N, (size_t)N * sizeof(float));
+            memcpy(n->reads + at * W, tr.read_vectors + c * W, (size_t)W * sizeof(float));
+        }
+    }
+    for (int c = 0; c < C && !st; c++) { /* final state [block, transaction, ·] */
+        const ntm_block_state *bs = &s->blocks[c];
+        size_t at = (size_t)c * B + b;
+        memcpy(n->M + at * N * W, bs->M, (size_t)N * W * sizeof(float));
+        memcpy(n->h + at * n->H, bs->h, (size_t)n->H * sizeof(float));
+        memcpy(n->cell + at * n->H, bs->cell, (size_t)n->H * sizeof(float));
+        memcpy(n->r + at * W, bs->r, (size_t)W * sizeof(float));
+        memcpy(n->fw_r + at * N, bs->w_r, (size_t)N * sizeof(float));
+        memcpy(n->fw_w + at * N, bs->w_w, (size_t)N * sizeof(float));
+    }
+    free(o);
+    return st;
+}
+
+static void compare_ntm(refcheck *rc, const tailor_refs *r, ntm_refs *n) {
+    size_t TB = (size_t)n->turns * n->batch, CB = (size_t)n->C * n->batch;
+    compare_expected(rc, r, "ntm.q", n->q, TB * n->P);
+    compare_expected(rc, r, "ntm.block_outputs", n->outputs, TB * n->C * n->P);
+    compare_expected(rc, r, "ntm.read_weights", n->w_r, TB * n->C * n->N);
+    compare_expected(rc, r, "ntm.write_weights", n->w_w, TB * n->C * n->N);
+    compare_expected(rc, r, "ntm.read_vectors", n->reads, TB * n->C * n->W);
+    compare_expected(rc, r, "ntm.final.M", n->M, CB * n->N * n->W);
+    compare_expected(rc, r, "ntm.final.h", n->h, CB * n->H);
+    compare_expected(rc, r, "ntm.final.cell", n->cell, CB * n->H);
+    compare_expected(rc, r, "ntm.final.r", n->r, CB * n->W);
+    compare_expected(rc, r, "ntm.final.w_r", n->fw_r, CB * n->N);
+    compare_expected(rc, r, "ntm.final.w_w", n->fw_w, CB * n->N);
+    float *logits = malloc((size_t)n->batch * n->batch * sizeof *logits);
+    int *diag = malloc((size_t)n->batch * sizeof *diag);
+    if (logits && diag) {
+        const float *q_last = n->q + (size_t)(n->turns - 1) * n->batch * n->P;
+        dot_rows(q_last, n->batch, n->gallery, n->batch, n->P, logits);
+        for (int i = 0; i < n->batch; i++) diag[i] = i;
+        compare_expected(rc, r, "ntm.logits", logits, (size_t)n->batch * n->batch);
+        compare_loss(rc, r, "loss.ntm", ce_loss(logits, diag, n->batch, n->batch));
+    }
+    free(logits);
+    free(diag);
+}
+
+static void check_ntm(refcheck *rc, tailor_refs *r, const char *dir) {
+    json_t *config = rc_load_json(dir, "config.json");
+    const json_t *ntm = json_object_get(json_object_get(config, "tailor"), "ntm");
+    ntm_config cfg;
+    ntm_weights w = {0};
+    ntm_state s = {0};
+    tl_error err = {0};
+    tl_status st = ntm_config_parse(&cfg, ntm, r->P, &err);
+    if (!st) st = ntm_weights_bind(&w, r->m->st, &cfg, &err);
+    if (!st) st = ntm_state_alloc(&s, &cfg, &err);
+    size_t nx = 0, ng = 0;
+    ntm_refs n = {0};
+    n.x = rc_tensor_f32(r->in, "ntm_x", &nx);
+    n.gallery = rc_tensor_f32(r->in, "ntm_gallery", &ng);
+    if (rc_case(rc, !st && n.x && n.gallery, "ntm weights and inputs %s", err.message)) {
+        n.C = cfg.blocks, n.N = cfg.slots, n.W = cfg.width, n.H = cfg.hidden, n.P = r->P;
+        n.batch = (int)(ng / (size_t)n.P);
+        n.turns = (int)(nx / ng);
+        size_t TB = (size_t)n.turns * n.batch, CB = (size_t)n.C * n.batch;
+        float *all = malloc((TB * (n.P + n.C * (n.P + 2 * n.N + n.W)) +
+                             CB * (n.N * n.W + 2 * n.H + n.W + 2 * n.N)) *
+                            sizeof *all);
+        float *p = all;
+        float **slots[] = {&n.q, &n.outputs, &n.w_r, &n.w_w,  &n.reads, &n.M,
+                           &n.h, &n.cell,    &n.r,   &n.fw_r, &n.fw_w};
+        size_t sizes[] = {TB * n.P,       TB * n.C * n.P, TB * n.C * n.N, TB * n.C * n.N,
+                          TB * n.C * n.W, CB * n.N * n.W, CB * n.H,       CB * n.H,
+                          CB * n.W,       CB * n.N,       CB * n.N};
+        for (size_t k = 0; all && k < sizeof sizes / sizeof *sizes; k++) {
+            *slots[k] = p;
+            p += sizes[k];
+        }
+        for (int b = 0; all && b < n.batch && !st; b++)
+            st = ntm_run_transaction(&w, &s, &n, b, &err);
+        if (rc_case(rc, all && !st, "ntm turns %s", err.message)) compare_ntm(rc, r, &n);
+        free(all);
+    }
+    free(n.x);
+    free(n.gallery);
+    ntm_state_release(&s);
+    ntm_weights_release(&w);
+    json_decref(config);
+}
+
 /* ---- setup ---- */
 
 /* The max-abs tolerance of expected.json (recommended_tolerances.max_abs; NaN if absent,
@@ -500,6 +613,7 @@ void refcheck_tailor_run(refcheck *rc, const char *dir) {
         check_scr(rc, &r);
         check_fic(rc, &r, &d);
         check_captions(rc, &r);
+        check_ntm(rc, &r, dir);
         report_debug(rc, &r, &d);
     }
     for (int t = 0; t < TL_TASK_COUNT; t++) {
