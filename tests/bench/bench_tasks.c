@@ -36,21 +36,33 @@ static int compare_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Median seconds of `repeats` calls after one warm-up; -1 on failure. */
-static double median_time(bench *b, tl_status (*run)(bench *, tl_error *), int repeats) {
+typedef struct timing {
+    double median, min; /* seconds; -1 on failure */
+} timing;
+
+/* `repeats` calls after one warm-up. The minimum is the steadier figure on a shared machine. */
+static timing time_calls(bench *b, tl_status (*run)(bench *, tl_error *), int repeats) {
     double times[MAX_REPEATS];
+    timing t = {-1, -1};
     tl_error err;
     if (run(b, &err)) {
         fprintf(stderr, "bench_tasks: %s\n", err.message);
-        return -1;
+        return t;
     }
     for (int i = 0; i < repeats; i++) {
         double start = now_seconds();
-        if (run(b, &err)) return -1;
+        if (run(b, &err)) return t;
         times[i] = now_seconds() - start;
     }
     qsort(times, (size_t)repeats, sizeof *times, compare_double);
-    return times[repeats / 2];
+    return (timing){times[repeats / 2], times[0]};
+}
+
+static void print_timing(const char *name, timing t, timing base, const char *base_name) {
+    printf("%-28s median %8.2f ms  min %8.2f ms", name, 1e3 * t.median, 1e3 * t.min);
+    if (base_name)
+        printf("  (%.3fx / %.3fx %s)", t.median / base.median, t.min / base.min, base_name);
+    printf("\n");
 }
 
 static tl_status run_plain_image(bench *b, tl_error *err) {
@@ -141,17 +153,18 @@ int main(int argc, char **argv) {
     b.caption_limit = tokens + 1 < b.info->context_length ? tokens + 1 : b.info->context_length;
     int rc = 1;
     if (make_inputs(&b)) {
-        double plain = median_time(&b, run_plain_image, repeats);
-        double xmr = median_time(&b, run_xmr_image, repeats);
-        double compose = median_time(&b, run_compose, repeats);
-        double caption = median_time(&b, run_caption, repeats);
-        printf("plain image embedding      %8.2f ms\n", 1e3 * plain);
-        printf("xmr image embedding (TSA)  %8.2f ms  %.3fx plain\n", 1e3 * xmr, xmr / plain);
-        printf("compose (fusion, 12 ids)   %8.2f ms  %.3fx plain image\n", 1e3 * compose,
-               compose / plain);
-        printf("greedy caption (%2d tokens) %8.2f ms  %.3fx plain image\n", b.caption_len - 1,
-               1e3 * caption, caption / plain);
-        rc = plain > 0 && xmr > 0 && compose > 0 && caption > 0 ? 0 : 1;
+        timing plain = time_calls(&b, run_plain_image, repeats);
+        timing xmr = time_calls(&b, run_xmr_image, repeats);
+        timing compose = time_calls(&b, run_compose, repeats);
+        timing caption = time_calls(&b, run_caption, repeats);
+        char caption_name[64];
+        snprintf(caption_name, sizeof caption_name, "greedy caption (%d tokens)",
+                 b.caption_len - 1);
+        print_timing("plain image embedding", plain, plain, NULL);
+        print_timing("xmr image embedding (TSA)", xmr, plain, "plain");
+        print_timing("compose (fusion, 12 ids)", compose, plain, "plain image");
+        print_timing(caption_name, caption, plain, "plain image");
+        rc = plain.min > 0 && xmr.min > 0 && compose.min > 0 && caption.min > 0 ? 0 : 1;
     }
     free(b.pixels);
     free(b.out);
