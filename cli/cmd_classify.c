@@ -35,7 +35,7 @@ static int split_labels(char *list, char **labels, int cap) {
 }
 
 static void print_ranked(const char *const *labels, const float *probs, int n, int as_json) {
-    int *order = malloc((size_t)n * sizeof *order);
+    int *order = malloc((size_t)(n + 1) * sizeof *order);
     if (!order) return;
     for (int i = 0; i < n; i++) order[i] = i;
     for (int i = 1; i < n; i++) /* insertion sort, descending: n is small */

@@ -233,7 +233,7 @@ tl_status tl_compose(tl_model *m, const tl_image *refs, const char *const *texts
 static int labels_are_head_labels(const tailor_params *p, const char *const *labels, int n) {
     if (n != p->scr_classes) return 0;
     for (int i = 0; i < n; i++)
-        if (!labels[i] || strcmp(labels[i], p->scr_labels[i])) return 0;
+        if (!labels[i] || strcmp(labels[i], p->scr_labels[i]) != 0) return 0;
     return 1;
 }
 

@@ -221,7 +221,7 @@ tl_status task_fusion_forward(tl_model *m, int task, const float *pixels, const 
     size_t nt = (size_t)B * m->w.text.positions * m->w.text.tower.width;
     float *state = clip_arena_reserve(&m->scratch, &m->tasks->state, 2 * (nv + nt), err);
     if (!state) return TL_ERR_NOMEM;
-    int *eos = malloc(2 * (size_t)B * sizeof *eos), *text_keys = eos + B; /* [B] each */
+    int *eos = calloc(2 * (size_t)B, sizeof *eos), *text_keys = eos + B; /* [B] each */
     if (!eos) return tl_fail(err, TL_ERR_NOMEM, "out of memory (fusion)");
     stream v = vision_stream(m, p->vision.tsa[task], p->vision.xaa, state, state + nv, B);
     stream t =

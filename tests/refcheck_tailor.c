@@ -111,7 +111,7 @@ static void on_trace(void *ctx, const char *name, const float *data, const int *
 static void report_debug(refcheck *rc, const tailor_refs *r, const debug_check *d) {
     for (size_t i = 0; i < st_count(r->ex); i++) {
         const char *name = st_at(r->ex, i)->name;
-        if (strncmp(name, "debug.", 6)) continue;
+        if (strncmp(name, "debug.", 6) != 0) continue;
         int slot = -1;
         for (int k = 0; k < d->n; k++)
             if (!strcmp(d->names[k], name)) slot = k;
