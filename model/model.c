@@ -70,6 +70,7 @@ static tl_status open_parts(tl_model *m, const char *dir, const tl_model_opts *o
         st = alloc_buffers(m, err);
     }
     if (!st) st = tasks_open(m, err);
+    if (!st) st = session_memory_open(m, opts, err);
     return st;
 }
 
@@ -98,6 +99,7 @@ void tl_model_close(tl_model *m) {
         m->be->destroy(m->be);
     }
     free(m->ids);
+    session_memory_close(m);
     clip_weights_free(&m->w);
     tok_free(m->tok);
     st_close(m->st);

@@ -7,6 +7,7 @@
 #include "backend.h"
 #include "clip.h"
 #include "config.h"
+#include "ntm.h"
 #include "safetensors.h"
 #include "tailor_model.h"
 #include "tokenizer.h"
@@ -29,6 +30,13 @@ struct tl_model {
     int32_t *ids;  /* [TL_TEXT_CHUNK, context] token buffer */
     /* FAME-ViL adapters, heads and their buffers (tasks.c) */
     struct tl_tasks *tasks;
+    ntm_weights *ntm; /* session memory: the CM-NTM or the decayed sum (session.c) */
 };
+
+/* Binds m's session memory (config.json tailor.ntm + ntm.* tensors, else the decayed sum with
+ * opts->session_decay) into m->ntm (session.c; called by tl_model_open). */
+tl_status session_memory_open(tl_model *m, const tl_model_opts *opts, tl_error *err);
+/* Releases m->ntm (called by tl_model_close; NULL is fine). */
+void session_memory_close(tl_model *m);
 
 #endif

@@ -75,6 +75,7 @@ unsigned tl_model_capabilities(const tl_model *m) {
     unsigned caps = 0;
     for (int t = 0; t < TL_TASK_COUNT; t++)
         if ((m->tasks->p->parts & task_parts[t]) == task_parts[t]) caps |= 1u << t;
+    if (m->ntm && m->ntm->cfg.kind == NTM_KIND_CASCADE) caps |= TL_CAP_NTM;
     return caps;
 }
 
