@@ -202,13 +202,13 @@ void tl_session_set_expiry(tl_session *s, int64_t expires_at);
 int64_t tl_session_expiry(const tl_session *s);
 
 /* The session as proto/session.md bytes: *bytes malloc'd, owned by the caller (free()). */
-tl_status tl_session_serialize(const tl_model *m, const tl_session *s, uint8_t **bytes,
-                               size_t *len, tl_error *err);
+tl_status tl_session_serialize(const tl_model *m, const tl_session *s, uint8_t **bytes, size_t *len,
+                               tl_error *err);
 /* A session from bytes[0, len); it continues bit for bit where the serialised one stopped.
  * Bytes that are corrupt, truncated, of another version (TL_ERR_FORMAT, TL_ERR_UNSUPPORTED,
  * TL_ERR_LIMIT) or made by another model configuration or decay (TL_ERR_INVALID) are refused
  * with a message naming the problem. *out is owned by the caller (tl_session_free). */
-tl_status tl_session_restore(const tl_model *m, const uint8_t *bytes, size_t len,
-                             tl_session **out, tl_error *err);
+tl_status tl_session_restore(const tl_model *m, const uint8_t *bytes, size_t len, tl_session **out,
+                             tl_error *err);
 
 #endif
