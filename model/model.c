@@ -115,7 +115,7 @@ float tl_model_logit_scale(const tl_model *m) {
     return expf(m->w.logit_scale);
 }
 
-static tl_status check_batch(int n, const void *in, const char *what, tl_error *err) {
+tl_status model_check_batch(int n, const void *in, const char *what, tl_error *err) {
     if (n < 0 || (n > 0 && !in))
         return tl_fail(err, TL_ERR_INVALID, "%s: bad batch (n = %d)", what, n);
     if (n > TL_MODEL_MAX_BATCH)
@@ -132,7 +132,7 @@ static int min_int(int a, int b) {
 
 tl_status tl_encode_text_ids(tl_model *m, const int32_t *ids, int ids_stride, int n, float *pooled,
                              float *embeds, tl_error *err) {
-    tl_status st = check_batch(n, ids, "text ids", err);
+    tl_status st = model_check_batch(n, ids, "text ids", err);
     if (st) return st;
     if (ids_stride < 1) return tl_fail(err, TL_ERR_INVALID, "text ids: stride %d", ids_stride);
     int D = m->w.text.tower.width, P = m->w.projection_dim;
@@ -147,20 +147,28 @@ tl_status tl_encode_text_ids(tl_model *m, const int32_t *ids, int ids_stride, in
     return st;
 }
 
-/* Every text non-NULL and within the tokenizer's byte limit. */
-static tl_status check_texts(const char *const *texts, int n, tl_error *err) {
+/* Every text non-NULL and within the tokenizer's byte limit; messages count from first. */
+static tl_status check_texts(const char *const *texts, int first, int n, tl_error *err) {
     for (int i = 0; i < n; i++) {
-        if (!texts[i]) return tl_fail(err, TL_ERR_INVALID, "text %d is NULL", i);
+        if (!texts[i]) return tl_fail(err, TL_ERR_INVALID, "text %d is NULL", first + i);
         if (strnlen(texts[i], TOK_MAX_TEXT_BYTES + 1) > TOK_MAX_TEXT_BYTES)
-            return tl_fail(err, TL_ERR_LIMIT, "text %d is longer than %u bytes", i,
+            return tl_fail(err, TL_ERR_LIMIT, "text %d is longer than %u bytes", first + i,
                            TOK_MAX_TEXT_BYTES);
     }
     return TL_OK;
 }
 
-/* Tokenizes texts[0..B) (checked) into m->ids rows of the context length, 0-padded. */
-static tl_status tokenize_chunk(tl_model *m, const char *const *texts, int first, int B,
-                                tl_error *err) {
+static tl_status require_tokenizer(const tl_model *m, tl_error *err) {
+    if (m->tok) return TL_OK;
+    return tl_fail(err, TL_ERR_UNAVAILABLE,
+                   "the checkpoint has no tokenizer (vocab.json + merges.txt)");
+}
+
+tl_status model_tokenize_rows(tl_model *m, const char *const *texts, int first, int B,
+                              tl_error *err) {
+    tl_status st = require_tokenizer(m, err);
+    if (!st) st = check_texts(texts, first, B, err);
+    if (st) return st;
     int ctx = m->info.context_length;
     memset(m->ids, 0, (size_t)B * ctx * sizeof *m->ids);
     for (int b = 0; b < B; b++) {
@@ -173,17 +181,15 @@ static tl_status tokenize_chunk(tl_model *m, const char *const *texts, int first
 }
 
 tl_status tl_embed_texts(tl_model *m, const char *const *texts, int n, float *out, tl_error *err) {
-    tl_status st = check_batch(n, texts, "texts", err);
-    if (!st) st = check_texts(texts, n, err);
+    tl_status st = model_check_batch(n, texts, "texts", err);
+    if (!st) st = check_texts(texts, 0, n, err);
+    if (!st) st = require_tokenizer(m, err);
     if (st) return st;
-    if (!m->tok)
-        return tl_fail(err, TL_ERR_UNAVAILABLE,
-                       "the checkpoint has no tokenizer (vocab.json + merges.txt)");
     int P = m->w.projection_dim, ctx = m->info.context_length;
     for (int i = 0; i < n && !st; i += TL_TEXT_CHUNK) {
         int B = min_int(TL_TEXT_CHUNK, n - i);
         float *rows = out + (size_t)i * P;
-        st = tokenize_chunk(m, texts + i, i, B, err);
+        st = model_tokenize_rows(m, texts + i, i, B, err);
         if (!st)
             st = clip_text_forward(m->be, &m->w.text, m->ids, ctx, B, NULL, rows, &m->scratch, NULL,
                                    NULL, err);
@@ -213,7 +219,7 @@ static tl_status check_pixels(const float *pixels, size_t count, int first, size
 
 tl_status tl_encode_pixels(tl_model *m, const float *pixels, int n, float *pooled, float *embeds,
                            tl_error *err) {
-    tl_status st = check_batch(n, pixels, "pixels", err);
+    tl_status st = model_check_batch(n, pixels, "pixels", err);
     if (st) return st;
     int D = m->w.vision.tower.width, P = m->w.projection_dim, S = m->info.image_size;
     size_t per_item = 3 * (size_t)S * S;
@@ -229,7 +235,7 @@ tl_status tl_encode_pixels(tl_model *m, const float *pixels, int n, float *poole
 }
 
 tl_status tl_embed_images(tl_model *m, const tl_image *images, int n, float *out, tl_error *err) {
-    tl_status st = check_batch(n, images, "images", err);
+    tl_status st = model_check_batch(n, images, "images", err);
     if (st) return st;
     int P = m->w.projection_dim, S = m->info.image_size;
     size_t per_item = 3 * (size_t)S * S;
