@@ -612,10 +612,11 @@ static const char *const SIZE_KEYS[] = {
     "vision_width", "vision_layers", "vision_heads", "vision_mlp", "text_width", "text_layers",
     "text_heads",   "text_mlp",      "patch",        "image_size", "context",    "projection"};
 
+/* model: the config's "model" object, or NULL when absent. */
 static tl_status check_model(const train_config *cfg, const json_t *model, tl_error *err) {
     if (cfg->model.init) {
         for (size_t i = 0; i < sizeof SIZE_KEYS / sizeof SIZE_KEYS[0]; i++)
-            if (json_object_get(model, SIZE_KEYS[i]))
+            if (model && json_object_get(model, SIZE_KEYS[i]))
                 return tl_fail(err, TL_ERR_INVALID,
                                "model.%s: not allowed with model.init (the checkpoint's "
                                "config.json fixes the backbone sizes)",
@@ -667,7 +668,7 @@ static tl_status check_freeze(const train_config *cfg, tl_error *err) {
 static tl_status check_config(const train_config *cfg, const json_t *root, tl_error *err) {
     const json_t *model = json_object_get(root, "model");
     tl_status st = check_tasks(cfg, err);
-    if (!st) st = check_model(cfg, model ? model : json_object(), err);
+    if (!st) st = check_model(cfg, model, err);
     if (!st) st = check_schedule(cfg, err);
     if (!st) st = check_freeze(cfg, err);
     return st;
