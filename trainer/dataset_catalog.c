@@ -239,11 +239,11 @@ tl_status dataset_load_demo(const train_dataset_config *cfg, dataset *ds, tl_err
                         .limit = cfg->limit,
                         .skip_unknown_ids = cfg->limit > 0};
     if (!st) st = load_products(&r, catalogue, err);
+    if (!st && ds->n_items == 0)
+        st = tl_fail(err, TL_ERR_FORMAT, "%s: no products in split \"%s\"", catalogue, cfg->split);
     if (!st) st = read_file(&r, captions, read_captions_line, err);
     if (!st) st = read_file(&r, triplets, read_triplet_line, err);
     if (!st) st = read_file(&r, transactions, read_transaction_line, err);
-    if (!st && ds->n_items == 0)
-        st = tl_fail(err, TL_ERR_FORMAT, "%s: no products in split \"%s\"", catalogue, cfg->split);
     free(catalogue), free(captions), free(triplets), free(transactions);
     return st;
 }
