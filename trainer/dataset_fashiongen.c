@@ -42,63 +42,61 @@ static tl_status open_column(struct dataset_hdf5 *h, const char *name, hid_t *ds
     int rank = H5Sget_simple_extent_ndims(space);
     if (rank >= 1 && rank <= 2) H5Sget_simple_extent_dims(space, dims, NULL);
     H5Sclose(space);
-    if (rank < 1 || rank > 2 || (rank == 2 && dims[1] != 1))
+    if (rank < 1 || rank > 2 || (rank == 2 && dims[1] != 1)) {
+        H5Dclose(*dset);
         return tl_fail(err, TL_ERR_FORMAT, "%s: \"%s\" must hold one value per row", h->path, name);
+    }
     *rows = dims[0];
     return TL_OK;
+}
+
+/* Reads all rows of column name (at least n) with its own type into a malloc'ed buffer;
+ * checks its class. *size gets the bytes per row. */
+static tl_status read_column(struct dataset_hdf5 *h, const char *name, H5T_class_t want, size_t n,
+                             void **data, size_t *size, tl_error *err) {
+    hid_t dset;
+    hsize_t rows = 0;
+    *data = NULL;
+    tl_status st = open_column(h, name, &dset, &rows, err);
+    if (st) return st;
+    hid_t type = H5Dget_type(dset);
+    *size = H5Tget_size(type);
+    if (H5Tget_class(type) != want || (want == H5T_STRING && H5Tis_variable_str(type)))
+        st = tl_fail(err, TL_ERR_FORMAT, "%s: \"%s\" must hold %s", h->path, name,
+                     want == H5T_STRING ? "fixed-length strings" : "integers");
+    else if (rows < n)
+        st = tl_fail(err, TL_ERR_FORMAT, "%s: \"%s\" has %llu rows, input_image has %zu", h->path,
+                     name, (unsigned long long)rows, n);
+    else if (!(*data = malloc(rows * (want == H5T_STRING ? *size : sizeof(int64_t)) + 1)))
+        st = tl_fail(err, TL_ERR_NOMEM, "%s: out of memory", h->path);
+    else if (H5Dread(dset, want == H5T_STRING ? type : H5T_NATIVE_INT64, H5S_ALL, H5S_ALL,
+                     H5P_DEFAULT, *data) < 0)
+        st = tl_fail(err, TL_ERR_IO, "%s: cannot read \"%s\"", h->path, name);
+    H5Tclose(type);
+    H5Dclose(dset);
+    if (st) free(*data), *data = NULL;
+    return st;
 }
 
 /* Reads the first n rows of a string column into out[row] (UTF-8, malloc'ed). */
 static tl_status read_strings(struct dataset_hdf5 *h, const char *name, size_t n, char **out,
                               tl_error *err) {
-    hid_t dset;
-    hsize_t rows;
-    tl_status st = open_column(h, name, &dset, &rows, err);
-    if (st) return st;
-    hid_t type = H5Dget_type(dset);
-    size_t size = H5Tget_size(type);
-    int is_string = H5Tget_class(type) == H5T_STRING && !H5Tis_variable_str(type);
-    char *raw = is_string && rows >= n ? malloc(rows * size + 1) : NULL;
-    if (!is_string)
-        st =
-            tl_fail(err, TL_ERR_FORMAT, "%s: \"%s\" must hold fixed-length strings", h->path, name);
-    else if (rows < n)
-        st = tl_fail(err, TL_ERR_FORMAT, "%s: \"%s\" has %llu rows, input_image has %zu", h->path,
-                     name, (unsigned long long)rows, n);
-    else if (!raw)
-        st = tl_fail(err, TL_ERR_NOMEM, "%s: out of memory", h->path);
-    else if (H5Dread(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) < 0)
-        st = tl_fail(err, TL_ERR_IO, "%s: cannot read \"%s\"", h->path, name);
+    void *raw;
+    size_t size;
+    tl_status st = read_column(h, name, H5T_STRING, n, &raw, &size, err);
     for (size_t i = 0; !st && i < n; i++)
         if (!(out[i] = latin1_to_utf8((unsigned char *)raw + i * size, size)))
             st = tl_fail(err, TL_ERR_NOMEM, "%s: out of memory", h->path);
     free(raw);
-    H5Tclose(type);
-    H5Dclose(dset);
     return st;
 }
 
 static tl_status read_product_ids(struct dataset_hdf5 *h, size_t n, int64_t *out, tl_error *err) {
-    hid_t dset;
-    hsize_t rows;
-    tl_status st = open_column(h, "input_productID", &dset, &rows, err);
-    if (st) return st;
-    hid_t type = H5Dget_type(dset);
-    int64_t *all = rows >= n ? malloc((rows + 1) * sizeof *all) : NULL;
-    if (H5Tget_class(type) != H5T_INTEGER)
-        st = tl_fail(err, TL_ERR_FORMAT, "%s: \"input_productID\" must hold integers", h->path);
-    else if (rows < n)
-        st = tl_fail(err, TL_ERR_FORMAT,
-                     "%s: \"input_productID\" has %llu rows, input_image has %zu", h->path,
-                     (unsigned long long)rows, n);
-    else if (!all)
-        st = tl_fail(err, TL_ERR_NOMEM, "%s: out of memory", h->path);
-    else if (H5Dread(dset, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, all) < 0)
-        st = tl_fail(err, TL_ERR_IO, "%s: cannot read \"input_productID\"", h->path);
+    void *all;
+    size_t size;
+    tl_status st = read_column(h, "input_productID", H5T_INTEGER, n, &all, &size, err);
     if (!st) memcpy(out, all, n * sizeof *out);
     free(all);
-    H5Tclose(type);
-    H5Dclose(dset);
     return st;
 }
 

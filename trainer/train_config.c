@@ -41,15 +41,15 @@ struct option_table;
 typedef struct config_option {
     const char *key;
     option_type type;
-    size_t offset;       /* of the value (lists: of the array; object lists: of the pointer) */
-    size_t count_offset; /* lists: of the size_t count */
-    double min, max;     /* numbers and list elements */
-    bool min_exclusive, max_exclusive;
-    size_t max_count;                 /* lists */
-    const char *default_json;         /* NULL: required */
+    size_t offset;            /* of the value (lists: of the array; object lists: of the pointer) */
+    size_t count_offset;      /* lists: of the size_t count */
+    double min, max;          /* numbers and list elements */
+    size_t max_count;         /* lists */
+    const char *default_json; /* NULL: required */
     const char *const *choices;       /* enums, NULL-terminated */
     const struct option_table *table; /* objects: offsets relative to this option's value */
     const char *meaning;
+    bool min_exclusive, max_exclusive;
 } config_option;
 
 typedef struct option_table {

@@ -314,6 +314,14 @@ TEST(fashiongen_hdf5) {
     write_fashiongen(fixture("fg_short.h5"), "", 1);
     expect_error(config(TRAIN_DATA_FASHIONGEN, "fg_short.h5"), "fg_short.h5",
                  "\"input_name\" has 2 rows, input_image has 3");
+    hid_t file = H5Fcreate(fixture("fg_flat.h5"), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[3] = {2, 2, 2};
+    hid_t space = H5Screate_simple(3, dims, NULL);
+    H5Dclose(H5Dcreate2(file, "input_image", H5T_STD_U8LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                        H5P_DEFAULT));
+    H5Sclose(space), H5Fclose(file);
+    expect_error(config(TRAIN_DATA_FASHIONGEN, "fg_flat.h5"), "fg_flat.h5",
+                 "\"input_image\" must be rows × H × W × 3 uint8");
     write_text("not.h5", "plain text");
     expect_error(config(TRAIN_DATA_FASHIONGEN, "not.h5"), "not.h5", "cannot open as HDF5");
 }
