@@ -81,7 +81,7 @@ static tl_status read_caption_list(const json_t *list, const char *captions[2], 
 static tl_status read_caption_record(fiq_reader *r, const json_t *record, tl_error *err) {
     const char *target, *candidate, *captions[2];
     size_t n_captions = 0;
-    int64_t target_index, candidate_index;
+    int64_t target_index = -1, candidate_index = -1;
     if (!json_is_object(record)) return tl_fail(err, TL_ERR_FORMAT, "must be an object");
     tl_status st = ds_get_string(record, "target", 1, &target, err);
     if (!st) st = ds_get_string(record, "candidate", 1, &candidate, err);
@@ -110,7 +110,7 @@ static tl_status read_reference(fiq_reader *r, const json_t *entry, dataset_trip
                                 int *skip, tl_error *err) {
     const char *asin, *captions[2];
     size_t n = 0;
-    int64_t index;
+    int64_t index = -1;
     tl_status st = asin_of(entry, 3, &asin, err);
     if (!st) st = read_caption_list(json_array_get(entry, 1), captions, &n, err);
     if (!st) st = item_for_asin(r, asin, &index, err);
