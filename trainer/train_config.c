@@ -98,9 +98,9 @@ static const config_option DATASET_OPTIONS[] = {
     PATH("path", train_dataset_config, path, NULL,
          "demo, fashioniq, fashioniq_multiturn: its directory; catalog: the JSONL file; "
          "fashiongen: the HDF5 file"),
-    STRING(
-        "split", train_dataset_config, split, "\"train\"",
-        "split to read (demo: train, test; fashioniq: train, val, test; fashiongen: the file's)"),
+    STRING("split", train_dataset_config, split, "\"train\"",
+           "split to read (demo: train, test; fashioniq*: train, val, test; catalog and "
+           "fashiongen: unused, one file is one split)"),
     PATH("images", train_dataset_config, images, "null",
          "image directory when not the format's default"),
     PATH("triplets", train_dataset_config, triplets, "null",
