@@ -139,24 +139,45 @@ static tl_status embed_folder(tl_model *m, gallery *g, tl_error *err) {
     return st;
 }
 
-static tl_status gallery_from_folder(tl_model *m, const char *dir, gallery *g, tl_error *err) {
+static void free_listing(struct dirent **list, int n) {
+    for (int i = 0; i < n; i++) free(list[i]);
+    free(list);
+}
+
+/* The image file names of dir in name order into g, ids 0..n-1. */
+static tl_status list_folder(const char *dir, gallery *g, tl_error *err) {
     struct dirent **list = NULL;
     int n = scandir(dir, &list, is_image_name, alphasort);
     if (n < 0) return tl_fail(err, TL_ERR_IO, "%s: cannot list the folder", dir);
-    g->n = n, g->root = dir;
-    g->names = calloc((size_t)n + 1, sizeof *g->names);
-    g->ids = malloc(((size_t)n + 1) * sizeof *g->ids);
-    g->emb = malloc(((size_t)n + 1) * g->P * sizeof *g->emb);
-    tl_status st =
-        g->names && g->ids && g->emb ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < n; i++) {
-        if (!st) g->names[i] = strdup(list[i]->d_name), g->ids[i] = i;
-        if (!st && !g->names[i]) st = tl_fail(err, TL_ERR_NOMEM, "out of memory");
-        free(list[i]);
+    if (n == 0) {
+        free(list);
+        return tl_fail(err, TL_ERR_NOT_FOUND, "%s: no JPEG, PNG or WebP images", dir);
     }
-    free(list);
-    if (!st && n == 0) st = tl_fail(err, TL_ERR_NOT_FOUND, "%s: no JPEG, PNG or WebP images", dir);
-    return st ? st : embed_folder(m, g, err);
+    char **names = calloc((size_t)n, sizeof *names);
+    int64_t *ids = malloc((size_t)n * sizeof *ids);
+    g->names = names, g->ids = ids;
+    for (int i = 0; names && ids && i < n; i++) {
+        if (!(names[i] = strdup(list[i]->d_name))) break;
+        ids[i] = i, g->n = i + 1;
+    }
+    free_listing(list, n);
+    return g->n == n ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "out of memory listing %s", dir);
+}
+
+static tl_status gallery_from_folder(tl_model *m, const char *dir, gallery *g, tl_error *err) {
+    g->root = dir;
+    tl_status st = list_folder(dir, g, err);
+    if (st) return st;
+    g->emb = malloc(((size_t)g->n + 1) * g->P * sizeof *g->emb);
+    if (!g->emb) return tl_fail(err, TL_ERR_NOMEM, "out of memory for %d embeddings", g->n);
+    return embed_folder(m, g, err);
+}
+
+/* Whether e and ids are "embeddings" F32 [n, P] and "ids" I64 [n], 1 <= n, n·P <= INT_MAX. */
+static int is_gallery_file(const st_tensor *e, const st_tensor *ids, int P) {
+    return e && ids && e->dtype == ST_F32 && e->ndim == 2 && e->shape[1] == P &&
+           ids->dtype == ST_I64 && ids->ndim == 1 && ids->shape[0] == e->shape[0] &&
+           e->shape[0] >= 1 && e->shape[0] <= INT_MAX / P;
 }
 
 static tl_status gallery_from_file(const char *path, gallery *g, tl_error *err) {
@@ -164,21 +185,20 @@ static tl_status gallery_from_file(const char *path, gallery *g, tl_error *err) 
     tl_status st = st_open(&f, path, err);
     if (st) return st;
     const st_tensor *e = st_find(f, "embeddings"), *ids = st_find(f, "ids");
-    if (!e || !ids || e->dtype != ST_F32 || e->ndim != 2 || e->shape[1] != g->P ||
-        ids->dtype != ST_I64 || ids->ndim != 1 || ids->shape[0] != e->shape[0] || e->shape[0] < 1 ||
-        e->shape[0] > INT_MAX / g->P)
-        st =
-            tl_fail(err, TL_ERR_FORMAT,
-                    "%s: needs \"embeddings\" F32 [n, %d] and \"ids\" I64 [n], n >= 1", path, g->P);
-    if (!st) {
-        g->n = (int)e->shape[0];
-        g->emb = malloc((size_t)g->n * g->P * sizeof *g->emb);
-        g->ids = malloc((size_t)g->n * sizeof *g->ids);
-        if (!g->emb || !g->ids) st = tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    if (!is_gallery_file(e, ids, g->P)) {
+        st_close(f);
+        return tl_fail(err, TL_ERR_FORMAT,
+                       "%s: needs \"embeddings\" F32 [n, %d] and \"ids\" I64 [n], n >= 1", path,
+                       g->P);
     }
-    if (!st) {
+    g->n = (int)e->shape[0];
+    g->emb = malloc((size_t)g->n * g->P * sizeof *g->emb);
+    g->ids = malloc((size_t)g->n * sizeof *g->ids);
+    if (g->emb && g->ids) {
         st_to_f32(e, g->emb);
         st_to_i64(ids, g->ids);
+    } else {
+        st = tl_fail(err, TL_ERR_NOMEM, "out of memory for %d embeddings", g->n);
     }
     st_close(f);
     return st;
@@ -234,7 +254,7 @@ static tl_status turn_image_path(const json_t *turn, const char *turns_path, con
         snprintf(path, cap, "%.*s%s", dir_len, turns_path, image);
         return TL_OK;
     }
-    if (!g->root)
+    if (!g->names)
         return tl_fail(err, TL_ERR_INVALID,
                        "gallery_item needs an image folder gallery (an embeddings file has no "
                        "images)");
@@ -335,9 +355,13 @@ static tl_status replay(tl_model *m, const session_args *a, const gallery *g, co
                         json_t *out, tl_error *err) {
     tl_session *s = NULL;
     float *q = malloc((size_t)g->P * sizeof *q);
-    ranked *order = malloc((size_t)g->n * sizeof *order);
-    tl_status st = q && order ? tl_session_create(m, NULL, &s, err)
-                              : tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    ranked *order = malloc(((size_t)g->n + 1) * sizeof *order);
+    if (!q || !order) {
+        free(q);
+        free(order);
+        return tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    }
+    tl_status st = tl_session_create(m, NULL, &s, err);
     for (size_t t = 0; !st && t < json_array_size(turns); t++)
         st = run_turn(m, s, a, g, json_array_get(turns, t), (int)t, q, order, out, err);
     tl_session_free(s);

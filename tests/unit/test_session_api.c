@@ -15,6 +15,7 @@
 #define TOL         1e-4
 #define MISSING_NTM "ntm.blocks.1.read.bias"
 #define SHOWN_LIMIT 1048576u /* proto/session.md */
+#define MAX_P       512      /* the test models' widths fit fixed buffers */
 
 static char tailor_dir[1024], clip_dir[1024];
 
@@ -90,8 +91,8 @@ TEST(tiny_turns_match_the_reference) {
     tl_model *m = NULL;
     tl_error err;
     REQUIRE(tl_model_open(&m, tailor_dir, NULL, &err) == TL_OK);
-    REQUIRE(tl_model_get_info(m)->projection_dim == ref.P);
-    float *q = malloc((size_t)ref.P * sizeof *q);
+    REQUIRE(tl_model_get_info(m)->projection_dim == ref.P && ref.P <= MAX_P);
+    float q[MAX_P];
     for (int b = 0; b < ref.B; b++) {
         tl_session *s = NULL;
         REQUIRE(tl_session_create(m, NULL, &s, &err) == TL_OK);
@@ -106,7 +107,6 @@ TEST(tiny_turns_match_the_reference) {
         CHECK(tl_session_turn_count(s) == (uint64_t)ref.T);
         tl_session_free(s);
     }
-    free(q);
     tl_model_close(m);
 }
 
@@ -122,8 +122,8 @@ TEST(restored_session_continues_bit_for_bit) {
     tl_model *m = NULL;
     tl_error err;
     REQUIRE(tl_model_open(&m, tailor_dir, NULL, &err) == TL_OK);
-    REQUIRE(ref.T == 3);
-    float *q_whole = calloc((size_t)ref.P, sizeof(float)), *q_split = calloc(ref.P, sizeof(float));
+    REQUIRE(ref.T == 3 && ref.P <= MAX_P);
+    float q_whole[MAX_P] = {0}, q_split[MAX_P] = {0};
     tl_session *whole = NULL, *split = NULL, *back = NULL;
     tl_session_opts opts = {.expires_at = 1900000000};
     REQUIRE(tl_session_create(m, NULL, &whole, &err) == TL_OK);
@@ -146,8 +146,6 @@ TEST(restored_session_continues_bit_for_bit) {
         CHECK(tl_session_turn_count(back) == 3);
     }
     free(bytes);
-    free(q_whole);
-    free(q_split);
     tl_session_free(whole);
     tl_session_free(back);
     tl_model_close(m);
@@ -242,11 +240,11 @@ static void check_fallback(float decay_opt, double decay) {
     REQUIRE(tl_model_open(&m, clip_dir, &opts, &err) == TL_OK);
     CHECK(!(tl_model_capabilities(m) & TL_CAP_NTM));
     int P = tl_model_get_info(m)->projection_dim;
+    REQUIRE(P <= MAX_P);
     tl_image imgs[N_TURNS] = {0};
     tl_session *s = NULL, *by_vec = NULL;
-    float *x = malloc((size_t)P * sizeof *x), *q = malloc((size_t)P * sizeof *q),
-          *q_vec = malloc((size_t)P * sizeof *q_vec);
-    double *sum = calloc((size_t)P, sizeof *sum), *want = malloc((size_t)P * sizeof *want);
+    float x[MAX_P], q[MAX_P], q_vec[MAX_P];
+    double sum[MAX_P] = {0}, want[MAX_P];
     REQUIRE(load_turn_images(imgs));
     REQUIRE(tl_session_create(m, NULL, &s, &err) == TL_OK);
     REQUIRE(tl_session_create(m, NULL, &by_vec, &err) == TL_OK);
@@ -266,7 +264,6 @@ static void check_fallback(float decay_opt, double decay) {
     CHECK(tl_session_turn(m, s, &imgs[0], NULL, q, &err) == TL_ERR_INVALID);
     CHECK(tl_session_turn_count(s) == N_TURNS);
     for (int t = 0; t < N_TURNS; t++) img_free(&imgs[t]);
-    free(x), free(q), free(q_vec), free(sum), free(want);
     tl_session_free(s);
     tl_session_free(by_vec);
     tl_model_close(m);
@@ -286,8 +283,8 @@ TEST(fallback_sessions_round_trip_and_keep_their_decay) {
     CHECK(tl_model_open(&(tl_model *){NULL}, clip_dir, &bad, &err) == TL_ERR_INVALID);
     CHECKF(strstr(err.message, "decay"), "%s", err.message);
     int P = tl_model_get_info(m)->projection_dim;
-    float *x = calloc((size_t)P, sizeof *x), *q1 = malloc(P * sizeof *q1),
-          *q2 = malloc(P * sizeof *q2);
+    REQUIRE(P <= MAX_P);
+    float x[MAX_P] = {0}, q1[MAX_P] = {0}, q2[MAX_P] = {0};
     x[0] = 1.0f, x[1] = -2.0f;
     tl_session *a = NULL, *b = NULL;
     REQUIRE(tl_session_create(m, NULL, &a, &err) == TL_OK);
@@ -305,7 +302,7 @@ TEST(fallback_sessions_round_trip_and_keep_their_decay) {
     x[3] = NAN;
     CHECK(tl_session_turn_vec(m, a, x, q1, &err) == TL_ERR_INVALID);
     CHECKF(strstr(err.message, "not finite"), "%s", err.message);
-    free(bytes), free(x), free(q1), free(q2);
+    free(bytes);
     tl_session_free(a);
     tl_session_free(b);
     tl_model_close(other);
