@@ -162,8 +162,7 @@ tl_status tl_session_serialize(const tl_model *m, const tl_session *s, uint8_t *
     *len = 0;
     if (!ntm_config_same_layout(&s->state.cfg, &m->ntm->cfg))
         return tl_fail(err, TL_ERR_INVALID, "session does not belong to this model");
-    tl_status st = session_serialize(&s->state, &s->meta, bytes, len, err);
-    return st ? tl_error_prefix(err, "session") : TL_OK;
+    return session_serialize(&s->state, &s->meta, bytes, len, err);
 }
 
 /* *out owned by the caller (tl_session_free). */
@@ -176,7 +175,7 @@ tl_status tl_session_restore(const tl_model *m, const uint8_t *bytes, size_t len
     tl_status st = session_deserialize(bytes, len, &m->ntm->cfg, &s->state, &s->meta, err);
     if (st) {
         free(s);
-        return tl_error_prefix(err, "session");
+        return st;
     }
     s->shown_cap = s->meta.n_shown;
     *out = s;
