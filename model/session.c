@@ -91,7 +91,7 @@ tl_status tl_session_turn_vec(tl_model *m, tl_session *s, const float *x, float 
                               tl_error *err) {
     if (!s || !x) return tl_fail(err, TL_ERR_INVALID, "session turn: session and x are needed");
     tl_status st = ntm_turn(m->ntm, &s->state, x, query_out, NULL, err);
-    if (st) tl_error_prefix(err, "session turn %llu", (unsigned long long)s->state.turns);
+    if (st) tl_error_prefix(err, "session turn %llu", (unsigned long long)s->state.turns + 1);
     return st;
 }
 
@@ -103,7 +103,7 @@ tl_status tl_session_turn(tl_model *m, tl_session *s, const tl_image *reference,
     if (!x) return tl_fail(err, TL_ERR_NOMEM, "out of memory for a session turn");
     tl_status st = tl_compose(m, reference, &text, 1, x, err);
     if (st)
-        tl_error_prefix(err, "session turn %llu", (unsigned long long)s->state.turns);
+        tl_error_prefix(err, "session turn %llu", (unsigned long long)s->state.turns + 1);
     else
         st = tl_session_turn_vec(m, s, x, query_out, err);
     free(x);
