@@ -152,6 +152,12 @@ static tl_status parse_sections(clip_config *cfg, const json_t *root, tl_error *
                        "config.json: vision_config.image_size %d is not divisible by "
                        "vision_config.patch_size %d",
                        cfg->vision.image_size, cfg->vision.patch_size);
+    int grid = cfg->vision.image_size / cfg->vision.patch_size;
+    if (grid * grid + 1 > MAX_POSITIONS)
+        return tl_fail(err, TL_ERR_FORMAT,
+                       "config.json: vision_config.image_size / patch_size gives %d tokens, more "
+                       "than %d",
+                       grid * grid + 1, MAX_POSITIONS);
     return TL_OK;
 }
 

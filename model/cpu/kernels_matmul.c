@@ -3,6 +3,7 @@
  * compete for cores. Not for: element-wise work (kernels_elementwise.c). */
 #include "kernels.h"
 
+#include <assert.h>
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
@@ -117,6 +118,7 @@ static void attention_heads(void *ctx, size_t begin, size_t end, int thread) {
 void cpu_attention(tl_pool *pool, float *scratch, float *out, const float *q, int ldq,
                    const float *k, const float *v, int ldkv, int B, int Tq, int Tk, int H, int hd,
                    int causal, const int *key_len, float *probs) {
+    assert(probs || Tk <= CPU_ATTENTION_MAX_KEYS); /* backend.h's contract; configs keep to it */
     attention_job j = {out, probs, scratch, q, k, v, ldq, ldkv, Tq, Tk, H, hd, causal, key_len};
     double flops_per_item = 4.0 * Tq * Tk * hd;
     size_t grain = flops_per_item < SERIAL_FLOPS ? (size_t)(SERIAL_FLOPS / flops_per_item) : 1;
