@@ -12,6 +12,12 @@
  * SERIAL_FLOPS: smaller products run on the caller alone (a thread hand-off costs more). */
 enum { GEMM_BLOCK = 16, SERIAL_FLOPS = 1 << 21 };
 
+/* OpenBLAS runs inside pool workers, one thread each. The setting is process-wide, so it is
+ * checked before every product: another module of the process may have raised it since. */
+static void blas_single_threaded(void) {
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+}
+
 /* ---- Linear: y[M,N] (=|+=) x[M,K] · w[N,K]ᵀ + b[N] ---- */
 typedef struct linear_job {
     float *y;
@@ -49,6 +55,7 @@ static void linear_blocks(void *ctx, size_t begin, size_t end, int thread) {
 void cpu_linear(tl_pool *pool, float *y, int ldy, const float *x, int ldx, const float *w,
                 const float *b, int M, int K, int N, int accumulate) {
     if (M <= 0 || N <= 0) return;
+    blas_single_threaded();
     int threads = tl_pool_threads(pool);
     linear_job j = {y, x, w, b, ldy ? ldy : N, ldx ? ldx : K, M, K, N, accumulate, 0};
     /* Row halves when rows are many (OpenBLAS re-packs x for every column panel: measured
@@ -122,6 +129,7 @@ void cpu_attention(tl_pool *pool, float *scratch, float *out, const float *q, in
                    const float *k, const float *v, int ldkv, int B, int Tq, int Tk, int H, int hd,
                    int causal, const int *key_len, float *probs) {
     assert(probs || Tk <= CPU_ATTENTION_MAX_KEYS); /* backend.h's contract; configs keep to it */
+    blas_single_threaded();
     attention_job j = {out, probs, scratch, q, k, v, ldq, ldkv, Tq, Tk, H, hd, causal, key_len};
     double flops_per_item = 4.0 * Tq * Tk * hd;
     size_t grain = flops_per_item < SERIAL_FLOPS ? (size_t)(SERIAL_FLOPS / flops_per_item) : 1;
