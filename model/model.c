@@ -184,8 +184,11 @@ static tl_status encode_text_rows(tl_model *m, const int32_t *ids, int stride, i
     int *len = malloc((size_t)n * sizeof *len), *order = malloc((size_t)n * sizeof *order);
     size_t tmp_floats = (size_t)TL_TEXT_CHUNK * (m->info.text_width + m->info.projection_dim);
     float *tmp = malloc(tmp_floats * sizeof *tmp);
-    tl_status st = len && order && tmp ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "texts: out of memory");
-    if (!st) st = check_text_rows(m, ids, stride, n, len, err);
+    if (!len || !order || !tmp) {
+        free(len), free(order), free(tmp);
+        return tl_fail(err, TL_ERR_NOMEM, "texts: out of memory");
+    }
+    tl_status st = check_text_rows(m, ids, stride, n, len, err);
     if (!st) {
         for (int i = 0; i < n; i++) order[i] = i;
         sort_keys = len;
