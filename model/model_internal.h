@@ -36,11 +36,11 @@ struct tl_model {
 /* TL_ERR_INVALID for a negative n or NULL items, TL_ERR_LIMIT above TL_MODEL_MAX_BATCH; what
  * names the batch in messages (model.c). */
 tl_status model_check_batch(int n, const void *items, const char *what, tl_error *err);
-/* Tokenizes texts[0..B) into m->ids rows of the context length, 0-padded: TL_ERR_UNAVAILABLE
- * without a tokenizer, each text non-NULL and within TOK_MAX_TEXT_BYTES; messages number the
- * texts from first (model.c). */
-tl_status model_tokenize_rows(tl_model *m, const char *const *texts, int first, int B,
-                              tl_error *err);
+/* Tokenizes texts[0..n) into ids[n, context length] (caller memory), 0-padded: each text
+ * non-NULL and within TOK_MAX_TEXT_BYTES, TL_ERR_UNAVAILABLE without a tokenizer; messages
+ * number the texts from first (model.c). */
+tl_status model_tokenize_texts(const tl_model *m, const char *const *texts, int first, int n,
+                               int32_t *ids, tl_error *err);
 
 /* Binds m's session memory (config.json tailor.ntm + ntm.* tensors, else the decayed sum with
  * opts->session_decay) into m->ntm (session.c; called by tl_model_open). */

@@ -140,7 +140,7 @@ tl_status tl_embed_texts_task(tl_model *m, tl_task task, const char *const *text
     for (int i = 0; i < n && !st; i += TL_TEXT_CHUNK) {
         int B = min_int(TL_TEXT_CHUNK, n - i);
         float *rows = out + (size_t)i * P;
-        st = model_tokenize_rows(m, texts + i, i, B, err);
+        st = model_tokenize_texts(m, texts + i, i, B, m->ids, err);
         if (!st) st = task_text_forward(m, task, m->ids, ctx, B, rows, err);
         if (!st) m->be->l2_normalize(m->be, rows, B, P);
         if (st) tl_error_prefix(err, "texts %d..%d", i, i + B - 1);
@@ -190,7 +190,7 @@ tl_status tl_compose(tl_model *m, const tl_image *refs, const char *const *texts
         int B = min_int(TL_VISION_CHUNK, n - i);
         float *rows = out + (size_t)i * P;
         st = preprocess_rows(m, refs + i, B, err);
-        if (!st) st = model_tokenize_rows(m, texts + i, i, B, err);
+        if (!st) st = model_tokenize_texts(m, texts + i, i, B, m->ids, err);
         if (!st)
             st = task_fusion_forward(m, TL_TASK_TGIR, m->pixels, m->ids, ctx, B, NULL, NULL, rows,
                                      err);
@@ -215,7 +215,7 @@ static tl_status classify_head(tl_model *m, const tl_image *image, const char *t
     float *fused = malloc((size_t)P * sizeof *fused);
     if (!fused) return tl_fail(err, TL_ERR_NOMEM, "out of memory");
     tl_status st = preprocess_rows(m, image, 1, err);
-    if (!st) st = model_tokenize_rows(m, &text, 0, 1, err);
+    if (!st) st = model_tokenize_texts(m, &text, 0, 1, m->ids, err);
     if (!st)
         st = task_fusion_forward(m, TL_TASK_SCR, m->pixels, m->ids, m->info.context_length, 1, NULL,
                                  NULL, fused, err);
