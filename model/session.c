@@ -70,7 +70,7 @@ tl_status tl_session_create(tl_model *m, const tl_session_opts *opts, tl_session
     tl_session *s = calloc(1, sizeof *s);
     if (!s) return tl_fail(err, TL_ERR_NOMEM, "out of memory for a session");
     tl_status st = ntm_state_alloc(&s->state, &m->ntm->cfg, err);
-    if (!st && m->ntm->cfg.kind == NTM_KIND_CASCADE) st = ntm_state_init(&s->state, m->ntm, err);
+    if (!st) st = ntm_state_init(&s->state, m->ntm, err);
     if (st) {
         tl_session_free(s);
         return st;
