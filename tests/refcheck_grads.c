@@ -207,6 +207,24 @@ TEST(grads_fic) {
     run_task("fic", fic_step, "fic_image", NULL, NULL, "fic_ids");
 }
 
+TEST(grads_ntm) {
+    size_t nx = 0, ng = 0;
+    float *x = input_f32("ntm_x", &nx), *g = input_f32("ntm_gallery", &ng);
+    REQUIRE(x && g);
+    const st_tensor *t = st_find(inputs, "ntm_x");
+    train_model_zero_grad(&model);
+    double loss = 0;
+    tl_error err = {0};
+    tl_status st =
+        train_ntm_step(&model, &arena, x, g, (int)t->shape[0], (int)t->shape[1], &loss, &err);
+    CHECKF(st == TL_OK, "ntm step: %s", err.message);
+    if (!st) {
+        check_loss("ntm", loss);
+        compare_grads("ntm");
+    }
+    free(x), free(g);
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && !strcmp(argv[1], "--help")) {
         printf("usage: refcheck_grads DIR\nChecks training gradients against DIR's "
@@ -234,6 +252,7 @@ int main(int argc, char **argv) {
     RUN(grads_tgir);
     RUN(grads_scr);
     RUN(grads_fic);
+    RUN(grads_ntm);
     train_model_free(&model);
     train_arena_free(&arena);
     st_close(inputs);
