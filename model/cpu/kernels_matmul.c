@@ -34,6 +34,11 @@ static void linear_blocks(void *ctx, size_t begin, size_t end, int thread) {
     int m0 = j->split_rows ? lo : 0, m = j->split_rows ? hi - lo : j->M;
     int n0 = j->split_rows ? 0 : lo, n = j->split_rows ? j->N : hi - lo;
     float *y = j->y + (size_t)m0 * j->ldy + n0;
+    if (m <= CPU_SMALL_M) {
+        cpu_gemm_small_m(y, j->ldy, j->x + (size_t)m0 * j->ldx, j->ldx, j->w + (size_t)n0 * j->K,
+                         j->b ? j->b + n0 : NULL, m, j->K, n, j->accumulate);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, j->K, 1.0f,
                 j->x + (size_t)m0 * j->ldx, j->ldx, j->w + (size_t)n0 * j->K, j->K,
                 j->accumulate ? 1.0f : 0.0f, y, j->ldy);

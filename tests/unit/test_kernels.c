@@ -75,6 +75,9 @@ TEST(linear_matches_reference) {
         check_linear(be, 200, 64, 150, 64, 150, 1, 0);
         check_linear(be, 300, 33, 10, 40, 17, 1, 1); /* tall and narrow: split by rows */
         check_linear(be, 3, 100, 257, 100, 260, 1, 0);
+        check_linear(be, 4, 77, 130, 80, 131, 1, 1); /* few rows: the small-M kernel */
+        check_linear(be, 4, 512, 64, 512, 64, 0, 0);
+        check_linear(be, 2, 15, 9, 15, 9, 1, 0);
     }
 }
 
