@@ -1,7 +1,7 @@
 /* `refcheck_grads DIR`: the training backward against a tailor-tiny folder's reference
  * gradients (README T6/T8). For each task it runs the loss on the batch of inputs.safetensors,
  * then compares every parameter gradient with grads.TASK.safetensors within
- * max|g − ref| ≤ 1e-3·max|ref_t| + 1e-6·G (G = the file's largest |gradient|), and checks that
+ * max|g − ref| ≤ 1e-3·max|ref_t| + 1e-6·G (G = expected.json's grad_scale_G), and checks that
  * every parameter absent from the file got exactly zero. All sizes come from config.json. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 
 #include "harness.h"
 #include "train_model.h"
+#include "train_batches.h"
 #include "train_tasks.h"
 
 static const char *dir;
@@ -17,80 +18,6 @@ static train_model model;
 static train_arena arena;
 static st_file *inputs;
 static json_t *expected;
-
-/* Tensor name of inputs.safetensors converted to int32 / float (caller frees); NULL if absent. */
-static int32_t *input_i32(const char *name, size_t *n) {
-    const st_tensor *t = st_find(inputs, name);
-    if (!t) return NULL;
-    *n = (size_t)st_numel(t);
-    int64_t *v = malloc(*n * sizeof *v);
-    int32_t *out = malloc(*n * sizeof *out);
-    st_to_i64(t, v);
-    for (size_t i = 0; i < *n; i++) out[i] = (int32_t)v[i];
-    free(v);
-    return out;
-}
-
-static float *input_f32(const char *name, size_t *n) {
-    const st_tensor *t = st_find(inputs, name);
-    if (!t) return NULL;
-    *n = (size_t)st_numel(t);
-    float *out = malloc(*n * sizeof *out);
-    st_to_f32(t, out);
-    return out;
-}
-
-/* rows[i] of a [?, row] table gathered into a fresh [n, row] buffer. */
-static void *gather(const void *table, const int32_t *rows, size_t n, size_t row_bytes) {
-    char *out = malloc(n * row_bytes + 1);
-    for (size_t i = 0; i < n; i++)
-        memcpy(out + i * row_bytes, (const char *)table + (size_t)rows[i] * row_bytes, row_bytes);
-    return out;
-}
-
-/* The batch of one task: images and texts gathered by the task's index lists. */
-typedef struct batch {
-    float *pixels, *pixels2; /* [B, C, S, S] (pixels2: TGIR targets) */
-    int32_t *ids;            /* [B, stride] */
-    int stride, B;
-    int *labels;
-} batch;
-
-static size_t image_floats(void) {
-    const tr_vision *v = &model.vision;
-    return (size_t)v->channels * v->image_size * v->image_size;
-}
-
-static void batch_free(batch *b) {
-    free(b->pixels), free(b->pixels2), free(b->ids), free(b->labels);
-}
-
-/* Images by the index list image_key (and image2_key), ids rows of ids_key picked by the
- * index list text_key (NULL: every row in order). Returns 0 when an input is missing. */
-static int batch_load(batch *b, const char *image_key, const char *image2_key, const char *text_key,
-                      const char *ids_key) {
-    memset(b, 0, sizeof *b);
-    size_t np = 0, nid = 0, ni = 0, nt = 0, ni2 = 0;
-    float *pixels = input_f32("pixel_values", &np);
-    int32_t *ids = input_i32(ids_key, &nid);
-    int32_t *img = input_i32(image_key, &ni);
-    int32_t *txt = text_key ? input_i32(text_key, &nt) : NULL;
-    int32_t *img2 = image2_key ? input_i32(image2_key, &ni2) : NULL;
-    int ok = pixels && ids && img && (!text_key || txt) && (!image2_key || img2);
-    if (ok) {
-        size_t image_bytes = image_floats() * sizeof(float);
-        b->stride = (int)st_find(inputs, ids_key)->shape[1];
-        b->B = (int)ni;
-        b->pixels = gather(pixels, img, ni, image_bytes);
-        if (img2) b->pixels2 = gather(pixels, img2, ni2, image_bytes);
-        if (txt)
-            b->ids = gather(ids, txt, nt, (size_t)b->stride * sizeof(int32_t));
-        else
-            b->ids = ids, ids = NULL;
-    }
-    free(pixels), free(ids), free(img), free(txt), free(img2);
-    return ok;
-}
 
 /* Compares the model's gradients with grads.TASK.safetensors (T8), printing the worst. */
 static void compare_grads(const char *task) {
@@ -150,79 +77,26 @@ static void check_loss(const char *task, double loss) {
     CHECKF(fabs(loss - want) <= 1e-4, "%s loss %.9g, reference %.9g", task, loss, want);
 }
 
-/* Zeroes every gradient, runs step (the task's loss and backward), checks loss and gradients. */
-static void run_task(const char *task, tl_status (*step)(const batch *, double *, tl_error *),
-                     const char *image_key, const char *image2_key, const char *text_key,
-                     const char *ids_key) {
-    batch b;
-    REQUIRE(batch_load(&b, image_key, image2_key, text_key, ids_key));
+/* Zeroes every gradient, runs the task's loss and backward on its batch, checks both. */
+static void check_task(const char *task) {
+    tt_batch b;
+    REQUIRE(tt_batch_load(&b, inputs, &model, task));
     train_model_zero_grad(&model);
     double loss = 0;
     tl_error err = {0};
-    tl_status st = step(&b, &loss, &err);
+    tl_status st = tt_step(&model, &arena, &b, task, &loss, &err);
     CHECKF(st == TL_OK, "%s step: %s", task, err.message);
     if (!st) {
         check_loss(task, loss);
         compare_grads(task);
     }
-    batch_free(&b);
+    tt_batch_free(&b);
 }
 
-static tl_status xmr_step(const batch *b, double *loss, tl_error *err) {
-    return train_xmr_step(&model, &arena, b->pixels, b->ids, b->stride, b->B, loss, err);
-}
+static const char *current_task;
 
-static tl_status tgir_step(const batch *b, double *loss, tl_error *err) {
-    return train_tgir_step(&model, &arena, b->pixels, b->ids, b->stride, b->pixels2, b->B, loss,
-                           err);
-}
-
-static tl_status scr_step(const batch *b, double *loss, tl_error *err) {
-    size_t n = 0;
-    int32_t *labels = input_i32("scr_label", &n);
-    if (!labels) return tl_fail(err, TL_ERR_NOT_FOUND, "inputs: no scr_label");
-    tl_status st =
-        train_scr_step(&model, &arena, b->pixels, b->ids, b->stride, labels, b->B, loss, err);
-    free(labels);
-    return st;
-}
-
-static tl_status fic_step(const batch *b, double *loss, tl_error *err) {
-    return train_fic_step(&model, &arena, b->pixels, b->ids, b->B, b->stride, loss, err);
-}
-
-TEST(grads_xmr) {
-    run_task("xmr", xmr_step, "xmr_image", NULL, "xmr_text", "input_ids");
-}
-
-TEST(grads_tgir) {
-    run_task("tgir", tgir_step, "tgir_ref", "tgir_target", "tgir_text", "input_ids");
-}
-
-TEST(grads_scr) {
-    run_task("scr", scr_step, "scr_image", NULL, "scr_text", "input_ids");
-}
-
-TEST(grads_fic) {
-    run_task("fic", fic_step, "fic_image", NULL, NULL, "fic_ids");
-}
-
-TEST(grads_ntm) {
-    size_t nx = 0, ng = 0;
-    float *x = input_f32("ntm_x", &nx), *g = input_f32("ntm_gallery", &ng);
-    REQUIRE(x && g);
-    const st_tensor *t = st_find(inputs, "ntm_x");
-    train_model_zero_grad(&model);
-    double loss = 0;
-    tl_error err = {0};
-    tl_status st =
-        train_ntm_step(&model, &arena, x, g, (int)t->shape[0], (int)t->shape[1], &loss, &err);
-    CHECKF(st == TL_OK, "ntm step: %s", err.message);
-    if (!st) {
-        check_loss("ntm", loss);
-        compare_grads("ntm");
-    }
-    free(x), free(g);
+TEST(task_gradients) {
+    check_task(current_task);
 }
 
 int main(int argc, char **argv) {
@@ -236,9 +110,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     dir = argv[1];
-    tl_error err;
+    tl_error err = {0};
     char path[4096];
-    snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
     json_error_t je;
     snprintf(path, sizeof path, "%s/expected.json", dir);
     expected = json_load_file(path, 0, &je);
@@ -248,11 +121,12 @@ int main(int argc, char **argv) {
         printf("Bail out! %s: %s\n", dir, expected ? err.message : je.text);
         return 1;
     }
-    RUN(grads_xmr);
-    RUN(grads_tgir);
-    RUN(grads_scr);
-    RUN(grads_fic);
-    RUN(grads_ntm);
+    char name[64];
+    for (int t = 0; t < TT_TASKS; t++) {
+        current_task = tt_tasks[t];
+        snprintf(name, sizeof name, "gradients of loss.%s", current_task);
+        th_run(name, task_gradients);
+    }
     train_model_free(&model);
     train_arena_free(&arena);
     st_close(inputs);
