@@ -45,7 +45,7 @@ tl_status tr_match_loss(tl_backend *be, train_arena *ar, const float *a, const f
     float *logits = train_arena_floats(ar, nn), *dlogits = train_arena_floats(ar, nn);
     float *lt = train_arena_floats(ar, nn), *dlt = train_arena_floats(ar, nn);
     float *row_loss = train_arena_floats(ar, (size_t)N);
-    int *diag = (int *)train_arena_floats(ar, (size_t)N);
+    int *diag = train_arena_alloc(ar, (size_t)N * sizeof(int));
     if (ar->failed) return TL_ERR_NOMEM;
     for (int i = 0; i < N; i++) diag[i] = i;
     be->linear(be, logits, 0, a, 0, b, NULL, N, D, N, 0); /* logits [N, N] = a·bᵀ */

@@ -43,7 +43,7 @@ typedef struct ntm_run {
 } ntm_run;
 
 static double *dalloc(train_arena *ar, size_t n) {
-    return (double *)train_arena_floats(ar, 2 * n);
+    return train_arena_alloc(ar, n * sizeof(double));
 }
 
 static double sigmoid(double x) {
@@ -184,7 +184,7 @@ static int alloc_state(train_arena *ar, block_state *s, const tr_ntm *n) {
 static tl_status transaction_forward(ntm_run *run, const float *x, size_t x_stride, float *out) {
     const tr_ntm *n = run->n;
     int C = n->blocks, P = n->proj;
-    block_state *st = (block_state *)train_arena_floats(run->ar, (sizeof *st * C + 3) / 4);
+    block_state *st = train_arena_alloc(run->ar, sizeof *st * C);
     double *tmp = dalloc(run->ar, 4 * (size_t)n->hidden + n->width);
     for (int c = 0; st && c < C; c++) {
         if (!alloc_state(run->ar, &st[c], n)) break;
@@ -278,7 +278,7 @@ static void memory_backward(const step_rec *s, int N, int W, const double *dM_ne
 /* LSTM backward: from dh, dcell (gradients of this step's h and cell) to the weights,
  * dvec [in + W] +=, and the previous dh_prev, dcell_prev [H] (overwritten). dpre: [4H]. */
 static void lstm_backward(const tr_ntm_block *b, int H, int W, const step_rec *s, const double *dh,
-                          double *dcell, double *dvec, double *dh_prev, double *dcell_prev,
+                          const double *dcell, double *dvec, double *dh_prev, double *dcell_prev,
                           double *dpre) {
     const double *gi = s->gates, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
     for (int j = 0; j < H; j++) {
@@ -347,7 +347,7 @@ static tl_status transaction_backward(ntm_run *run, const float *dout) {
     const tr_ntm *n = run->n;
     int C = n->blocks, P = n->proj;
     train_arena *ar = run->ar;
-    block_state *ds = (block_state *)train_arena_floats(ar, (sizeof *ds * C + 3) / 4);
+    block_state *ds = train_arena_alloc(ar, sizeof *ds * C);
     double *do_ = dalloc(ar, (size_t)C * P), *du = dalloc(ar, 2 * (size_t)P);
     step_grads g;
     for (int c = 0; ds && c < C; c++) alloc_state(ar, &ds[c], n);
@@ -378,14 +378,14 @@ tl_status train_ntm_step(train_model *m, train_arena *ar, const float *x, const 
     int P = n->proj, C = n->blocks;
     if (turns < 1 || B < 1)
         return tl_fail(err, TL_ERR_INVALID, "ntm step: %d turns of %d transactions", turns, B);
-    ntm_run *runs = (ntm_run *)train_arena_floats(ar, (sizeof *runs * B + 3) / 4);
+    ntm_run *runs = train_arena_alloc(ar, sizeof *runs * B);
     float *o = train_arena_floats(ar, (size_t)B * P), *dout = train_arena_floats(ar, (size_t)B * P);
     float *dgallery = train_arena_floats(ar, (size_t)B * P);
     tr_norm_head_acts head;
     tl_status st = ar->failed ? TL_ERR_NOMEM : TL_OK;
     for (int b = 0; b < B && !st; b++) {
         runs[b] = (ntm_run){n, ar, turns, NULL};
-        runs[b].steps = (step_rec *)train_arena_floats(ar, (sizeof(step_rec) * turns * C + 3) / 4);
+        runs[b].steps = train_arena_alloc(ar, sizeof(step_rec) * turns * C);
         st = runs[b].steps ? transaction_forward(&runs[b], x + (size_t)b * P, (size_t)B * P,
                                                  o + (size_t)b * P)
                            : TL_ERR_NOMEM;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-float *train_arena_floats(train_arena *a, size_t n) {
+void *train_arena_alloc(train_arena *a, size_t bytes) {
     if (a->count == a->cap) {
         size_t cap = a->cap ? 2 * a->cap : 256;
         void **b = realloc(a->blocks, cap * sizeof *b);
@@ -15,8 +15,8 @@ float *train_arena_floats(train_arena *a, size_t n) {
         }
         a->blocks = b, a->cap = cap;
     }
-    size_t bytes = ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63;
-    float *p = aligned_alloc(64, bytes);
+    bytes = ((bytes ? bytes : 1) + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, bytes);
     if (!p) {
         a->failed = 1;
         return NULL;
@@ -24,6 +24,10 @@ float *train_arena_floats(train_arena *a, size_t n) {
     memset(p, 0, bytes);
     a->blocks[a->count++] = p;
     return p;
+}
+
+float *train_arena_floats(train_arena *a, size_t n) {
+    return train_arena_alloc(a, n * sizeof(float));
 }
 
 void train_arena_reset(train_arena *a) {

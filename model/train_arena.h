@@ -12,8 +12,11 @@ typedef struct train_arena {
     int failed; /* sticky: some allocation failed since the last reset */
 } train_arena;
 
-/* n zeroed floats (64-byte aligned) owned by the arena, or NULL (and a->failed) when out of
- * memory. */
+/* bytes zeroed bytes (64-byte aligned) owned by the arena, or NULL (and a->failed) when out
+ * of memory. */
+void *train_arena_alloc(train_arena *a, size_t bytes);
+
+/* train_arena_alloc of n floats. */
 float *train_arena_floats(train_arena *a, size_t n);
 
 /* Frees every buffer handed out and clears a->failed. */

@@ -32,8 +32,7 @@ static float *layer_din(const stream *s, int l) {
 static tl_status stream_init(stream *s, train_arena *ar, const tr_tower *t, int task, int B, int T,
                              int causal) {
     *s = (stream){t, task >= 0 ? t->tsa[task] : NULL, NULL, B, T, causal, NULL, NULL, NULL};
-    size_t floats = (sizeof(tr_layer_acts) * (size_t)t->n_layers + 3) / 4;
-    s->acts = (tr_layer_acts *)train_arena_floats(ar, floats);
+    s->acts = train_arena_alloc(ar, sizeof(tr_layer_acts) * (size_t)t->n_layers);
     return s->acts ? TL_OK : TL_ERR_NOMEM;
 }
 
@@ -116,9 +115,9 @@ typedef struct text_input {
 
 static tl_status text_pack(const train_model *m, train_arena *ar, const int32_t *ids, int stride,
                            int B, text_input *in, tl_error *err) {
-    in->ids = (int32_t *)train_arena_floats(ar, (size_t)B * stride);
-    in->pool_rows = (int32_t *)train_arena_floats(ar, (size_t)B);
-    in->keys = (int *)train_arena_floats(ar, (size_t)B);
+    in->ids = train_arena_alloc(ar, (size_t)B * stride * sizeof(int32_t));
+    in->pool_rows = train_arena_alloc(ar, (size_t)B * sizeof(int32_t));
+    in->keys = train_arena_alloc(ar, (size_t)B * sizeof(int));
     if (ar->failed) return tl_fail(err, TL_ERR_NOMEM, "out of memory for token ids");
     in->T = 0;
     for (int b = 0; b < B; b++) {
@@ -162,7 +161,7 @@ static tl_status vision_start(train_model *m, train_arena *ar, vision_run *r, in
     tr_vision *v = &m->vision;
     tl_status st = stream_init(&r->s, ar, &v->tower, task, B, v->tokens, 0);
     if (!st) st = tr_vision_embed_forward(m->be, ar, v, &r->embed, pixels, B);
-    r->cls_rows = (int32_t *)train_arena_floats(ar, (size_t)B);
+    r->cls_rows = train_arena_alloc(ar, (size_t)B * sizeof(int32_t));
     if (st || !r->cls_rows) return TL_ERR_NOMEM;
     for (int b = 0; b < B; b++) r->cls_rows[b] = b * v->tokens;
     r->s.z0 = r->embed.z, r->s.dz0 = r->embed.dz;
@@ -399,7 +398,7 @@ tl_status train_fic_step(train_model *m, train_arena *ar, const float *pixels, c
     vision_run vr;
     stream ts;
     float *z = NULL, *dz = NULL;
-    int *labels = (int *)train_arena_floats(ar, (size_t)M);
+    int *labels = train_arena_alloc(ar, (size_t)M * sizeof(int));
     float *hidden = train_arena_floats(ar, (size_t)M * D),
           *dhidden = train_arena_floats(ar, (size_t)M * D);
     float *logits = train_arena_floats(ar, (size_t)M * V),

@@ -247,10 +247,11 @@ typedef struct ce_job {
 
 /* log Σ exp(x[0..n)), in double. */
 static double log_sum_exp(const float *x, int n) {
+    if (n <= 0) return -INFINITY;
     float m = x[0];
     for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
-    double s = 0;
-    for (int i = 0; i < n; i++) s += exp((double)x[i] - m);
+    double s = exp((double)x[0] - m); /* ≥ 1 once the max is reached */
+    for (int i = 1; i < n; i++) s += exp((double)x[i] - m);
     return m + log(s);
 }
 

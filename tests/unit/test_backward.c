@@ -314,9 +314,10 @@ static double ce_obj(void *p) {
     double s = 0;
     for (int r = 0; r < c->rows; r++) {
         const double *z = c->z + r * c->n;
-        double m = z[0], sum = 0;
+        double m = z[0];
         for (int i = 1; i < c->n; i++) m = fmax(m, z[i]);
-        for (int i = 0; i < c->n; i++) sum += exp(z[i] - m);
+        double sum = exp(z[0] - m);
+        for (int i = 1; i < c->n; i++) sum += exp(z[i] - m);
         double lse = m + log(sum);
         if (c->q)
             for (int i = 0; i < c->n; i++) s += c->q[r * c->n + i] * (lse - z[i]);
