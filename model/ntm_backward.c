@@ -186,8 +186,9 @@ static tl_status transaction_forward(ntm_run *run, const float *x, size_t x_stri
     int C = n->blocks, P = n->proj;
     block_state *st = train_arena_alloc(run->ar, sizeof *st * C);
     double *tmp = dalloc(run->ar, 4 * (size_t)n->hidden + n->width);
-    for (int c = 0; st && c < C; c++) {
-        if (!alloc_state(run->ar, &st[c], n)) break;
+    if (!st || !tmp) return TL_ERR_NOMEM;
+    for (int c = 0; c < C; c++) {
+        if (!alloc_state(run->ar, &st[c], n)) return TL_ERR_NOMEM;
         for (size_t i = 0; i < (size_t)n->slots * n->width; i++)
             st[c].M[i] = n->block[c].mem_init[i];
         for (int j = 0; j < n->width; j++) st[c].r[j] = n->block[c].read_init[j];
@@ -350,7 +351,8 @@ static tl_status transaction_backward(ntm_run *run, const float *dout) {
     block_state *ds = train_arena_alloc(ar, sizeof *ds * C);
     double *do_ = dalloc(ar, (size_t)C * P), *du = dalloc(ar, 2 * (size_t)P);
     step_grads g;
-    for (int c = 0; ds && c < C; c++) alloc_state(ar, &ds[c], n);
+    if (!ds || !do_ || !du) return TL_ERR_NOMEM;
+    for (int c = 0; c < C; c++) alloc_state(ar, &ds[c], n);
     if (!alloc_grads(ar, &g, n) || ar->failed) return TL_ERR_NOMEM;
     for (int t = run->turns - 1; t >= 0; t--) {
         memset(do_, 0, (size_t)C * P * sizeof *do_);

@@ -271,9 +271,9 @@ static void fusion_backward_all(train_model *m, train_arena *ar, vision_run *vr,
 tl_status train_xmr_step(train_model *m, train_arena *ar, const float *pixels, const int32_t *ids,
                          int ids_stride, int B, double *loss, tl_error *err) {
     train_arena_reset(ar);
-    vision_run vr;
-    text_run tr_;
-    tr_norm_head_acts hv, ht;
+    vision_run vr = {0};
+    text_run tr_ = {0};
+    tr_norm_head_acts hv = {0}, ht = {0};
     int P = m->projection_dim;
     const float *sigma = m->head_scale[0];
     float *dsigma = m->dhead_scale[0];
@@ -299,9 +299,9 @@ tl_status train_tgir_step(train_model *m, train_arena *ar, const float *ref_pixe
                           const int32_t *ids, int ids_stride, const float *target_pixels, int B,
                           double *loss, tl_error *err) {
     train_arena_reset(ar);
-    vision_run vr, gr;
-    text_run tr_;
-    tr_norm_head_acts hq, hg;
+    vision_run vr = {0}, gr = {0};
+    text_run tr_ = {0};
+    tr_norm_head_acts hq = {0}, hg = {0};
     int P = m->projection_dim;
     const float *sigma = m->head_scale[1];
     float *dsigma = m->dhead_scale[1], *fused = NULL;
@@ -329,8 +329,8 @@ tl_status train_scr_step(train_model *m, train_arena *ar, const float *pixels, c
         if (labels[b] < 0 || labels[b] >= m->scr_classes)
             return tl_fail(err, TL_ERR_INVALID, "scr label %d of item %d outside 0..%d", labels[b],
                            b, m->scr_classes - 1);
-    vision_run vr;
-    text_run tr_;
+    vision_run vr = {0};
+    text_run tr_ = {0};
     int P = m->projection_dim, K = m->scr_classes;
     float *fused = NULL, *dfused = train_arena_floats(ar, (size_t)B * P);
     float *logits = train_arena_floats(ar, (size_t)B * K);
@@ -395,8 +395,8 @@ tl_status train_fic_step(train_model *m, train_arena *ar, const float *pixels, c
                        m->text.positions);
     tr_text *tx = &m->text;
     int D = tx->tower.width, V = tx->vocab, M = B * T;
-    vision_run vr;
-    stream ts;
+    vision_run vr = {0};
+    stream ts = {0};
     float *z = NULL, *dz = NULL;
     int *labels = train_arena_alloc(ar, (size_t)M * sizeof(int));
     float *hidden = train_arena_floats(ar, (size_t)M * D),
