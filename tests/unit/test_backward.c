@@ -414,6 +414,56 @@ TEST(l2_normalize_backward) {
     free(c.table), free(c.r);
 }
 
+/* ---- the thread pool's splits give the serial results ---- */
+
+/* Runs every row-split backward on shapes large enough for several chunks, on a 1-thread and
+ * a 4-thread backend, and compares (sgemm blocking may reorder sums: near, not equal). */
+TEST(parallel_splits_match_serial) {
+    tl_backend *serial, *wide;
+    tl_error err;
+    REQUIRE(tl_backend_cpu_create(&serial, 1, &err) == TL_OK);
+    REQUIRE(tl_backend_cpu_create(&wide, 4, &err) == TL_OK);
+    enum { M = 515, K = 67, N = 131, B = 3, T = 77, H = 4, HD = 16 };
+    size_t nx = (size_t)M * K, nw = (size_t)N * K, ny = (size_t)M * N;
+    size_t nq = (size_t)B * T * H * HD, np = (size_t)B * H * T * T;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *dy = malloc(ny * 4), *q = malloc(nq * 4);
+    float *kv = malloc(2 * nq * 4), *dout = malloc(nq * 4), *out = malloc(nq * 4);
+    float *probs = malloc(np * 4), *lnw = malloc(K * 4);
+    fill(x, nx, 1), fill(w, nw, 1), fill(dy, ny, 1), fill(q, nq, 1), fill(kv, 2 * nq, 1);
+    fill(dout, nq, 1), fill(lnw, K, 1);
+    int32_t rows[M];
+    for (int i = 0; i < M; i++) rows[i] = (i * 7) % 50;
+    be->attention(be, out, q, H * HD, kv, kv + H * HD, 2 * H * HD, B, T, T, H, HD, 1, NULL, probs);
+    size_t sizes[5] = {nx + nw + N, 3 * nq, nx + 2 * K, (size_t)50 * K, nx};
+    float *res[2][5];
+    tl_backend *bes[2] = {serial, wide};
+    for (int r = 0; r < 2; r++) {
+        tl_backend *b = bes[r];
+        for (int i = 0; i < 5; i++) res[r][i] = calloc(sizes[i], 4);
+        float *g = res[r][0], *a = res[r][1], *l = res[r][2];
+        b->linear_backward(b, g, 0, g + nx, g + nx + nw, dy, 0, x, 0, w, M, K, N);
+        b->attention_backward(b, a, a + nq, a + nq + H * HD, dout, q, H * HD, kv, kv + H * HD,
+                              2 * H * HD, probs, B, T, T, H, HD);
+        b->layernorm_backward(b, l, l + nx, l + nx + K, x, x, lnw, M, K, 1e-5f);
+        b->scatter_add_rows(b, res[r][3], x, rows, M, K);
+        b->quick_gelu_backward(b, res[r][4], x, dy, nx);
+    }
+    const char *names[5] = {"linear", "attention", "layernorm", "scatter", "quick_gelu"};
+    for (int i = 0; i < 5; i++) {
+        double worst = 0, scale = 0;
+        for (size_t j = 0; j < sizes[i]; j++) {
+            worst = fmax(worst, fabs(res[0][i][j] - res[1][i][j]));
+            scale = fmax(scale, fabs(res[0][i][j]));
+        }
+        CHECKF(scale > 0 && worst <= 1e-5 * scale, "%s: 1 vs 4 threads differ by %g (scale %g)",
+               names[i], worst, scale);
+        free(res[0][i]), free(res[1][i]);
+    }
+    free(x), free(w), free(dy), free(q), free(kv), free(dout), free(out), free(probs), free(lnw);
+    serial->destroy(serial);
+    wide->destroy(wide);
+}
+
 int main(void) {
     tl_error err;
     if (tl_backend_cpu_create(&be, 2, &err)) {
@@ -431,6 +481,7 @@ int main(void) {
     RUN(soft_cross_entropy_values_and_backward);
     RUN(scatter_and_periodic_rows);
     RUN(l2_normalize_backward);
+    RUN(parallel_splits_match_serial);
     be->destroy(be);
     return th_done();
 }
