@@ -86,6 +86,20 @@ tl_status param_set_load(param_set *s, st_file *f, tl_error *err) {
     return TL_OK;
 }
 
+void param_set_describe(const param_set *s, st_tensor *out, size_t *n) {
+    for (size_t i = 0; i < s->count; i++) {
+        const param_tensor *t = &s->tensors[i];
+        st_tensor *o = &out[(*n)++];
+        memset(o, 0, sizeof *o);
+        o->name = t->name;
+        o->dtype = ST_F32;
+        o->ndim = t->ndim;
+        memcpy(o->shape, t->shape, (size_t)t->ndim * sizeof *t->shape);
+        o->data = s->data + t->offset;
+        o->nbytes = t->numel * sizeof(float);
+    }
+}
+
 void param_set_zero_grad(param_set *s) {
     if (s->grad) memset(s->grad, 0, s->total * sizeof(float));
 }

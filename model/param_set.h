@@ -49,6 +49,10 @@ tl_status param_set_load(param_set *s, st_file *f, tl_error *err);
 
 void param_set_zero_grad(param_set *s);
 
+/* Appends a safetensors description (F32, borrowing s's data) of each tensor of s to
+ * out[*n...]; out must have room for s->count more entries. */
+void param_set_describe(const param_set *s, st_tensor *out, size_t *n);
+
 /* The tensor called name, or NULL. */
 const param_tensor *param_set_find(const param_set *s, const char *name);
 

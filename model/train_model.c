@@ -299,6 +299,17 @@ void train_model_free(train_model *m) {
     memset(m, 0, sizeof *m);
 }
 
+tl_status train_model_save(const train_model *m, const char *path, tl_error *err) {
+    size_t total = 0, n = 0;
+    for (int p = 0; p < TRAIN_PART_COUNT; p++) total += m->parts[p].count;
+    st_tensor *t = calloc(total ? total : 1, sizeof *t);
+    if (!t) return tl_fail(err, TL_ERR_NOMEM, "checkpoint: out of memory");
+    for (int p = 0; p < TRAIN_PART_COUNT; p++) param_set_describe(&m->parts[p], t, &n);
+    tl_status st = st_write(path, t, n, "{\"format\": \"pt\"}", err);
+    free(t);
+    return st;
+}
+
 void train_model_zero_grad(train_model *m) {
     for (int p = 0; p < TRAIN_PART_COUNT; p++) param_set_zero_grad(&m->parts[p]);
 }

@@ -136,6 +136,11 @@ void train_model_free(train_model *m);
 
 void train_model_zero_grad(train_model *m);
 
+/* Writes every parameter of every part to the safetensors file path (F32, MODEL.md §5 names),
+ * atomically (st_write). With the checkpoint's config.json beside it, the directory loads
+ * again with train_model_load and serves as a checkpoint. */
+tl_status train_model_save(const train_model *m, const char *path, tl_error *err);
+
 /* The gradient of the parameter called name (NULL when absent or untrained); *numel its size. */
 const float *train_model_grad(const train_model *m, const char *name, size_t *numel);
 

@@ -2,6 +2,7 @@
  * training steps' refusals of bad input: every failure is a status with a message. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "train_tasks.h"
@@ -103,6 +104,32 @@ TEST(steps_refuse_bad_input) {
     train_model_free(&m);
 }
 
+TEST(saved_weights_load_again) {
+    train_model m, back;
+    tl_error err;
+    REQUIRE(train_model_load(&m, be, tiny, 0, &err) == TL_OK);
+    m.ntm.scale[0] = 1.25f; /* a changed value must come back */
+    m.text.tok_emb[7] = -3.5f;
+    char dir[] = "/tmp/tailor-train-save-XXXXXX", path[256], cmd[4400];
+    REQUIRE(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    CHECK(train_model_save(&m, path, &err) == TL_OK);
+    snprintf(cmd, sizeof cmd, "cp '%s/config.json' '%s/'", tiny, dir);
+    REQUIRE(system(cmd) == 0);
+    REQUIRE(train_model_load(&back, be, dir, 0, &err) == TL_OK);
+    for (int p = 0; p < TRAIN_PART_COUNT; p++)
+        CHECKF(!memcmp(m.parts[p].data, back.parts[p].data, m.parts[p].total * sizeof(float)),
+               "part %s differs after the round trip", train_part_name(p));
+    CHECK(back.ntm.scale[0] == 1.25f && back.text.tok_emb[7] == -3.5f);
+    CHECK(train_model_save(&m, "/nonexistent/dir/model.safetensors", &err) != TL_OK);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    unlink(path);
+    rmdir(dir);
+    train_model_free(&m);
+    train_model_free(&back);
+}
+
 int main(void) {
     tl_error err;
     snprintf(tiny, sizeof tiny, "%s/tailor-tiny", th_testdata());
@@ -115,6 +142,7 @@ int main(void) {
     RUN(model_load_refuses_a_checkpoint_without_tailor_parts);
     RUN(model_grads_exist_only_for_trained_parts);
     RUN(steps_refuse_bad_input);
+    RUN(saved_weights_load_again);
     be->destroy(be);
     return th_done();
 }
