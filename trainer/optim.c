@@ -3,6 +3,7 @@
 #include "optim.h"
 
 #include <fnmatch.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,4 +105,75 @@ double grad_clip_global_norm(adamw *opt, double max_norm) {
         for (size_t i = 0; i < p->total; i++) p->grad[i] *= scale;
     }
     return norm;
+}
+
+/* Moment tensor names: NAME.exp_avg / NAME.exp_avg_sq. */
+enum { STATE_NAME_MAX = PARAM_NAME_MAX + 16 };
+
+static size_t tensor_count(const adamw *opt) {
+    size_t n = 0;
+    for (size_t k = 0; k < opt->n_sets; k++) n += opt->sets[k].params->count;
+    return n;
+}
+
+/* Describes moment `which` (0: m, 1: v) of tensor t of set s into o, naming it in name. */
+static void describe_moment(const adamw_set *s, const param_tensor *t, int which, char *name,
+                            st_tensor *o) {
+    snprintf(name, STATE_NAME_MAX, "%s.%s", t->name, which ? "exp_avg_sq" : "exp_avg");
+    memset(o, 0, sizeof *o);
+    o->name = name;
+    o->dtype = ST_F32;
+    o->ndim = t->ndim;
+    memcpy(o->shape, t->shape, (size_t)t->ndim * sizeof *t->shape);
+    o->data = (which ? s->v : s->m) + t->offset;
+    o->nbytes = t->numel * sizeof(float);
+}
+
+tl_status adamw_save(const adamw *opt, const char *path, tl_error *err) {
+    size_t n = 2 * tensor_count(opt) + 1, i = 0;
+    st_tensor *t = calloc(n, sizeof *t);
+    char *names = calloc(n, STATE_NAME_MAX);
+    if (!t || !names) {
+        free(t), free(names);
+        return tl_fail(err, TL_ERR_NOMEM, "optimiser state: out of memory");
+    }
+    for (size_t k = 0; k < opt->n_sets; k++)
+        for (size_t j = 0; j < opt->sets[k].params->count; j++, i += 2)
+            for (int which = 0; which < 2; which++)
+                describe_moment(&opt->sets[k], &opt->sets[k].params->tensors[j], which,
+                                names + (i + which) * STATE_NAME_MAX, &t[i + which]);
+    int64_t steps = opt->steps;
+    t[i] = (st_tensor){
+        .name = "step", .dtype = ST_I64, .ndim = 0, .data = &steps, .nbytes = sizeof steps};
+    tl_status st = st_write(path, t, n, NULL, err);
+    free(t), free(names);
+    return st;
+}
+
+/* Copies moment `which` of tensor t of set s from f. */
+static tl_status load_moment(adamw_set *s, const param_tensor *t, int which, st_file *f,
+                             tl_error *err) {
+    char name[STATE_NAME_MAX];
+    st_tensor o;
+    describe_moment(s, t, which, name, &o);
+    const float *src;
+    tl_status st = st_get_f32(f, name, t->ndim, t->shape, &src, err);
+    if (!st) memcpy((which ? s->v : s->m) + t->offset, src, o.nbytes);
+    return st;
+}
+
+tl_status adamw_load(adamw *opt, const char *path, tl_error *err) {
+    st_file *f = NULL;
+    tl_status st = st_open(&f, path, err);
+    if (st) return st;
+    for (size_t k = 0; k < opt->n_sets && !st; k++)
+        for (size_t j = 0; j < opt->sets[k].params->count && !st; j++)
+            for (int which = 0; which < 2 && !st; which++)
+                st = load_moment(&opt->sets[k], &opt->sets[k].params->tensors[j], which, f, err);
+    const st_tensor *step = st ? NULL : st_find(f, "step");
+    if (!st && (!step || st_numel(step) != 1))
+        st = tl_fail(err, TL_ERR_NOT_FOUND, "optimiser state %s: no scalar \"step\"", path);
+    if (!st) st_to_i64(step, &opt->steps);
+    st_close(f);
+    return st;
 }

@@ -47,6 +47,15 @@ void adamw_free(adamw *opt);
  * θ ← θ − lr·(m̂ / (√v̂ + eps) + wd·θ). Gradients are left as they are. */
 void adamw_step(adamw *opt, double lr);
 
+/* Writes the moments ("NAME.exp_avg", "NAME.exp_avg_sq", F32) and the step count ("step",
+ * I64 scalar) to the safetensors file path (MODEL.md §5 trainer_state.safetensors). */
+tl_status adamw_save(const adamw *opt, const char *path, tl_error *err);
+
+/* Restores what adamw_save wrote into opt (built over the same sets), so training resumes
+ * exactly. A missing or mis-shaped tensor is an error naming it; opt is then unchanged in
+ * its step count but may hold some restored moments. */
+tl_status adamw_load(adamw *opt, const char *path, tl_error *err);
+
 /* The L2 norm of all gradients of opt's sets together. */
 double grad_global_norm(const adamw *opt);
 

@@ -1,6 +1,8 @@
 /* AdamW (against the update rule written out in double), parameter groups, no decay on
  * biases, global-norm clipping, and the warm-up / multi-step / cosine schedules. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "optim.h"
@@ -123,11 +125,50 @@ TEST(cosine_schedule) {
     CHECK(schedule_validate(&s, &err) == TL_ERR_INVALID);
 }
 
+TEST(saved_state_resumes_exactly) {
+    param_set a, b;
+    float *wa, *gwa, *ba, *gba, *wb, *gwb, *bb, *gbb;
+    tl_error err;
+    make_set(&a, &wa, &gwa, &ba, &gba);
+    make_set(&b, &wb, &gwb, &bb, &gbb);
+    adamw_config cfg = {0.9, 0.999, 1e-8, 0.01};
+    param_set *sa[] = {&a}, *sb[] = {&b};
+    adamw oa, ob;
+    REQUIRE(adamw_init(&oa, &cfg, sa, 1, NULL, 0, &err) == TL_OK);
+    REQUIRE(adamw_init(&ob, &cfg, sb, 1, NULL, 0, &err) == TL_OK);
+    for (int t = 0; t < 3; t++) {
+        for (int i = 0; i < 6; i++) gwa[i] = (float)(0.1 * (i + t) - 0.2);
+        for (int i = 0; i < 3; i++) gba[i] = (float)(0.05 * (t - i));
+        adamw_step(&oa, 1e-2);
+    }
+    char path[] = "/tmp/tailor-adamw-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    close(fd);
+    REQUIRE(adamw_save(&oa, path, &err) == TL_OK);
+    REQUIRE(adamw_load(&ob, path, &err) == TL_OK);
+    CHECK(ob.steps == 3);
+    memcpy(b.data, a.data, a.total * sizeof(float)); /* the weights come from the checkpoint */
+    memcpy(b.grad, a.grad, a.total * sizeof(float));
+    adamw_step(&oa, 1e-2);
+    adamw_step(&ob, 1e-2);
+    CHECK(!memcmp(a.data, b.data, a.total * sizeof(float)));
+    CHECK(adamw_load(&ob, "/nonexistent/state.safetensors", &err) != TL_OK);
+    char other[4200]; /* a file without these moments */
+    snprintf(other, sizeof other, "%s/tailor-tiny/model.safetensors", th_testdata());
+    CHECK(adamw_load(&ob, other, &err) == TL_ERR_NOT_FOUND);
+    CHECK(strstr(err.message, "layer.weight.exp_avg") != NULL);
+    unlink(path);
+    adamw_free(&oa), adamw_free(&ob);
+    param_set_free(&a), param_set_free(&b);
+}
+
 int main(void) {
     RUN(adamw_matches_the_update_rule);
     RUN(sets_without_gradients_are_skipped);
     RUN(global_norm_clipping);
     RUN(fame_vil_multistep_schedule);
     RUN(cosine_schedule);
+    RUN(saved_state_resumes_exactly);
     return th_done();
 }
