@@ -123,7 +123,7 @@ static void declare_tsa(decl *d, train_model *m, int task) {
     for (int i = 0; i < 2; i++)
         for (int l = 0; l < towers[i]->n_layers; l++) {
             snprintf(name, sizeof name, "%s.encoder.layers.%d.tsa.%s", tower_prefix(m, towers[i]),
-                     l, train_task_name(task));
+                     l, tl_task_name(task));
             adapter(d, &towers[i]->tsa[task][l], towers[i]->width, m->adapter_dim, name);
         }
 }
@@ -179,11 +179,6 @@ static void declare_part(decl *d, train_model *m, train_part part) {
     if (part == TRAIN_PART_NTM) declare_ntm(d, m);
 }
 
-const char *train_task_name(train_task task) {
-    static const char *names[TRAIN_TASK_COUNT] = {"xmr", "tgir", "scr", "fic"};
-    return task < TRAIN_TASK_COUNT ? names[task] : "?";
-}
-
 const char *train_part_name(train_part part) {
     static const char *names[TRAIN_PART_COUNT] = {"clip",     "tsa.xmr",  "tsa.tgir", "tsa.scr",
                                                   "tsa.fic",  "xaa",      "head.xmr", "head.tgir",
@@ -228,7 +223,7 @@ static tl_status tower_init(tr_tower *t, const clip_tower_config *c, tl_error *e
     t->layers = calloc((size_t)t->n_layers, sizeof *t->layers);
     t->xaa = calloc((size_t)t->n_layers, sizeof *t->xaa);
     int ok = t->layers && t->xaa;
-    for (int k = 0; k < TRAIN_TASK_COUNT; k++) {
+    for (int k = 0; k < TL_TASK_COUNT; k++) {
         t->tsa[k] = calloc((size_t)t->n_layers, sizeof *t->tsa[k]);
         ok = ok && t->tsa[k];
     }
@@ -238,7 +233,7 @@ static tl_status tower_init(tr_tower *t, const clip_tower_config *c, tl_error *e
 static void tower_free(tr_tower *t) {
     free(t->layers);
     free(t->xaa);
-    for (int k = 0; k < TRAIN_TASK_COUNT; k++) free(t->tsa[k]);
+    for (int k = 0; k < TL_TASK_COUNT; k++) free(t->tsa[k]);
 }
 
 static tl_status shapes_init(train_model *m, tl_error *err) {

@@ -8,18 +8,7 @@
 #include "backend.h"
 #include "config.h"
 #include "param_set.h"
-
-/* FAME-ViL tasks in MODEL.md's order (the adapters' tl_task of tailor_model.h, once merged). */
-typedef enum train_task {
-    TRAIN_TASK_XMR,
-    TRAIN_TASK_TGIR,
-    TRAIN_TASK_SCR,
-    TRAIN_TASK_FIC,
-    TRAIN_TASK_COUNT
-} train_task;
-
-/* "xmr", "tgir", "scr", "fic". */
-const char *train_task_name(train_task task);
+#include "tailor_model.h" /* tl_task */
 
 /* Linear y = x·wᵀ + b (w [out, in]; b may be NULL); LayerNorm weight and bias. A gradient
  * pointer is NULL when its part is not trained. */
@@ -54,9 +43,9 @@ typedef struct tr_layer {
 typedef struct tr_tower {
     int width, heads, head_dim, mlp, n_layers;
     float eps;
-    tr_layer *layers;                  /* [n_layers], owned */
-    tr_adapter *tsa[TRAIN_TASK_COUNT]; /* [n_layers] each, owned */
-    tr_xaa *xaa;                       /* [n_layers], owned */
+    tr_layer *layers;               /* [n_layers], owned */
+    tr_adapter *tsa[TL_TASK_COUNT]; /* [n_layers] each, owned */
+    tr_xaa *xaa;                    /* [n_layers], owned */
 } tr_tower;
 
 typedef struct tr_vision {

@@ -277,11 +277,11 @@ tl_status train_xmr_step(train_model *m, train_arena *ar, const float *pixels, c
     int P = m->projection_dim;
     const float *sigma = m->head_scale[0];
     float *dsigma = m->dhead_scale[0];
-    tl_status st = text_start(m, ar, &tr_, TRAIN_TASK_XMR, ids, ids_stride, B, err);
+    tl_status st = text_start(m, ar, &tr_, TL_TASK_XMR, ids, ids_stride, B, err);
     if (st) return st;
     st = stream_contrastive_forward(m->be, ar, &tr_.s);
     if (!st) st = text_pool(m, ar, &tr_);
-    if (!st) st = vision_contrastive(m, ar, &vr, TRAIN_TASK_XMR, pixels, B);
+    if (!st) st = vision_contrastive(m, ar, &vr, TL_TASK_XMR, pixels, B);
     if (!st) st = tr_norm_head_forward(m->be, ar, sigma, &hv, vr.pool.embeds, B, P);
     if (!st) st = tr_norm_head_forward(m->be, ar, sigma, &ht, tr_.pool.embeds, B, P);
     if (!st) st = tr_match_loss(m->be, ar, hv.feats, ht.feats, B, P, 1, hv.dfeats, ht.dfeats, loss);
@@ -308,9 +308,9 @@ tl_status train_tgir_step(train_model *m, train_arena *ar, const float *ref_pixe
     float *dfused = train_arena_floats(ar, (size_t)B * P);
     if (!dfused) return nomem(ar, TL_ERR_NOMEM, err);
     tl_status st =
-        fusion_run(m, ar, &vr, &tr_, TRAIN_TASK_TGIR, ref_pixels, ids, ids_stride, B, &fused, err);
+        fusion_run(m, ar, &vr, &tr_, TL_TASK_TGIR, ref_pixels, ids, ids_stride, B, &fused, err);
     if (st) return st;
-    st = vision_contrastive(m, ar, &gr, TRAIN_TASK_TGIR, target_pixels, B);
+    st = vision_contrastive(m, ar, &gr, TL_TASK_TGIR, target_pixels, B);
     if (!st) st = tr_norm_head_forward(m->be, ar, sigma, &hq, fused, B, P);
     if (!st) st = tr_norm_head_forward(m->be, ar, sigma, &hg, gr.pool.embeds, B, P);
     if (!st) st = tr_match_loss(m->be, ar, hq.feats, hg.feats, B, P, 0, hq.dfeats, hg.dfeats, loss);
@@ -337,7 +337,7 @@ tl_status train_scr_step(train_model *m, train_arena *ar, const float *pixels, c
     float *dlogits = train_arena_floats(ar, (size_t)B * K);
     if (ar->failed) return nomem(ar, TL_ERR_NOMEM, err);
     tl_status st =
-        fusion_run(m, ar, &vr, &tr_, TRAIN_TASK_SCR, pixels, ids, ids_stride, B, &fused, err);
+        fusion_run(m, ar, &vr, &tr_, TL_TASK_SCR, pixels, ids, ids_stride, B, &fused, err);
     if (st) return st;
     m->be->linear(m->be, logits, 0, fused, 0, m->scr_head.w, m->scr_head.b, B, P, K, 0);
     st = tr_ce_loss(m->be, ar, logits, labels, B, K, dlogits, loss, err);
@@ -406,9 +406,9 @@ tl_status train_fic_step(train_model *m, train_arena *ar, const float *pixels, c
     if (ar->failed) return nomem(ar, TL_ERR_NOMEM, err);
     tl_status st = fic_labels(m, ids, B, T, labels, err);
     if (st) return st;
-    st = vision_start(m, ar, &vr, TRAIN_TASK_FIC, pixels, B);
+    st = vision_start(m, ar, &vr, TL_TASK_FIC, pixels, B);
     if (!st) st = stream_contrastive_forward(m->be, ar, &vr.s);
-    if (!st) st = stream_init(&ts, ar, &tx->tower, TRAIN_TASK_FIC, B, T, 1);
+    if (!st) st = stream_init(&ts, ar, &tx->tower, TL_TASK_FIC, B, T, 1);
     if (!st) st = tr_text_embed_forward(m->be, ar, tx, &z, &dz, ids, B, T);
     ts.z0 = z, ts.dz0 = dz, ts.xaa = tx->tower.xaa;
     if (!st) st = generative_forward(m->be, ar, &vr.s, &ts);
