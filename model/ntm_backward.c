@@ -394,7 +394,7 @@ tl_status train_ntm_step(train_model *m, train_arena *ar, const float *x, const 
     }
     if (!st) st = tr_norm_head_forward(m->be, ar, n->scale, &head, o, B, P);
     if (!st)
-        st = tr_match_loss(m->be, ar, head.feats, gallery, B, P, 0, head.dfeats, dgallery, loss);
+        st = tr_match_loss(m->be, ar, head.feats, gallery, B, P, 0, head.dfeats, dgallery, NULL, loss);
     if (!st) tr_norm_head_backward(m->be, ar, n->scale, n->dscale, &head, dout, B, P);
     for (int b = 0; b < B && !st && !ar->failed; b++)
         st = transaction_backward(&runs[b], dout + (size_t)b * P);

@@ -269,7 +269,8 @@ static void fusion_backward_all(train_model *m, train_arena *ar, vision_run *vr,
 /* ---- tasks ---- */
 
 tl_status train_xmr_step(train_model *m, train_arena *ar, const float *pixels, const int32_t *ids,
-                         int ids_stride, int B, double *loss, tl_error *err) {
+                         int ids_stride, int B, const train_distill *kd, double *loss,
+                         tl_error *err) {
     train_arena_reset(ar);
     vision_run vr = {0};
     text_run tr_ = {0};
@@ -284,8 +285,9 @@ tl_status train_xmr_step(train_model *m, train_arena *ar, const float *pixels, c
     if (!st) st = vision_contrastive(m, ar, &vr, TL_TASK_XMR, pixels, B);
     if (!st) st = tr_norm_head_forward(m->be, ar, sigma, &hv, vr.pool.embeds, B, P);
     if (!st) st = tr_norm_head_forward(m->be, ar, sigma, &ht, tr_.pool.embeds, B, P);
-    if (!st) st = tr_match_loss(m->be, ar, hv.feats, ht.feats, B, P, 1, hv.dfeats, ht.dfeats, loss);
-    if (st) return nomem(ar, st, err);
+    if (!st)
+        st = tr_match_loss(m->be, ar, hv.feats, ht.feats, B, P, 1, hv.dfeats, ht.dfeats, kd, loss);
+    if (st || (kd && kd->forward_only)) return nomem(ar, st, err);
     tr_norm_head_backward(m->be, ar, sigma, dsigma, &hv, vr.pool.dembeds, B, P);
     tr_norm_head_backward(m->be, ar, sigma, dsigma, &ht, tr_.pool.dembeds, B, P);
     vision_contrastive_backward(m, ar, &vr);
@@ -297,7 +299,7 @@ tl_status train_xmr_step(train_model *m, train_arena *ar, const float *pixels, c
 
 tl_status train_tgir_step(train_model *m, train_arena *ar, const float *ref_pixels,
                           const int32_t *ids, int ids_stride, const float *target_pixels, int B,
-                          double *loss, tl_error *err) {
+                          const train_distill *kd, double *loss, tl_error *err) {
     train_arena_reset(ar);
     vision_run vr = {0}, gr = {0};
     text_run tr_ = {0};
@@ -313,8 +315,9 @@ tl_status train_tgir_step(train_model *m, train_arena *ar, const float *ref_pixe
     st = vision_contrastive(m, ar, &gr, TL_TASK_TGIR, target_pixels, B);
     if (!st) st = tr_norm_head_forward(m->be, ar, sigma, &hq, fused, B, P);
     if (!st) st = tr_norm_head_forward(m->be, ar, sigma, &hg, gr.pool.embeds, B, P);
-    if (!st) st = tr_match_loss(m->be, ar, hq.feats, hg.feats, B, P, 0, hq.dfeats, hg.dfeats, loss);
-    if (st) return nomem(ar, st, err);
+    if (!st)
+        st = tr_match_loss(m->be, ar, hq.feats, hg.feats, B, P, 0, hq.dfeats, hg.dfeats, kd, loss);
+    if (st || (kd && kd->forward_only)) return nomem(ar, st, err);
     tr_norm_head_backward(m->be, ar, sigma, dsigma, &hq, dfused, B, P);
     tr_norm_head_backward(m->be, ar, sigma, dsigma, &hg, gr.pool.dembeds, B, P);
     vision_contrastive_backward(m, ar, &gr);
@@ -323,7 +326,8 @@ tl_status train_tgir_step(train_model *m, train_arena *ar, const float *ref_pixe
 }
 
 tl_status train_scr_step(train_model *m, train_arena *ar, const float *pixels, const int32_t *ids,
-                         int ids_stride, const int *labels, int B, double *loss, tl_error *err) {
+                         int ids_stride, const int *labels, int B, const train_distill *kd,
+                         double *loss, tl_error *err) {
     train_arena_reset(ar);
     for (int b = 0; b < B; b++)
         if (labels[b] < 0 || labels[b] >= m->scr_classes)
@@ -340,8 +344,8 @@ tl_status train_scr_step(train_model *m, train_arena *ar, const float *pixels, c
         fusion_run(m, ar, &vr, &tr_, TL_TASK_SCR, pixels, ids, ids_stride, B, &fused, err);
     if (st) return st;
     m->be->linear(m->be, logits, 0, fused, 0, m->scr_head.w, m->scr_head.b, B, P, K, 0);
-    st = tr_ce_loss(m->be, ar, logits, labels, B, K, dlogits, loss, err);
-    if (st) return st;
+    st = tr_ce_loss(m->be, ar, logits, labels, B, K, dlogits, kd, loss, err);
+    if (st || (kd && kd->forward_only)) return st;
     m->be->linear_backward(m->be, dfused, 0, m->scr_head.dw, m->scr_head.db, dlogits, 0, fused, 0,
                            m->scr_head.w, B, P, K);
     fusion_backward_all(m, ar, &vr, &tr_, dfused);
@@ -388,7 +392,7 @@ static tl_status fic_labels(const train_model *m, const int32_t *ids, int B, int
 }
 
 tl_status train_fic_step(train_model *m, train_arena *ar, const float *pixels, const int32_t *ids,
-                         int B, int T, double *loss, tl_error *err) {
+                         int B, int T, const train_distill *kd, double *loss, tl_error *err) {
     train_arena_reset(ar);
     if (T > m->text.positions)
         return tl_fail(err, TL_ERR_LIMIT, "captions of %d ids, past %d positions", T,
@@ -416,8 +420,8 @@ tl_status train_fic_step(train_model *m, train_arena *ar, const float *pixels, c
     tr_layer_acts *last = &ts.acts[tx->tower.n_layers - 1];
     m->be->layernorm(m->be, hidden, last->out, tx->final_ln.w, tx->final_ln.b, M, D, tx->tower.eps);
     m->be->linear(m->be, logits, 0, hidden, 0, m->fic_head.w, m->fic_head.b, M, D, V, 0);
-    st = tr_ce_loss(m->be, ar, logits, labels, M, V, dlogits, loss, err);
-    if (st) return st;
+    st = tr_ce_loss(m->be, ar, logits, labels, M, V, dlogits, kd, loss, err);
+    if (st || (kd && kd->forward_only)) return st;
     m->be->linear_backward(m->be, dhidden, 0, m->fic_head.dw, m->fic_head.db, dlogits, 0, hidden, 0,
                            m->fic_head.w, M, D, V);
     m->be->layernorm_backward(m->be, last->dout, tx->final_ln.dw, tx->final_ln.db, dhidden,

@@ -84,7 +84,7 @@ static void check_task(const char *task) {
     train_model_zero_grad(&model);
     double loss = 0;
     tl_error err = {0};
-    tl_status st = tt_step(&model, &arena, &b, task, &loss, &err);
+    tl_status st = tt_step(&model, &arena, &b, task, NULL, &loss, &err);
     CHECKF(st == TL_OK, "%s step: %s", task, err.message);
     if (!st) {
         check_loss(task, loss);

@@ -105,17 +105,20 @@ static inline int tt_batch_load(tt_batch *b, st_file *in, const train_model *m, 
     return 1;
 }
 
-/* One loss + backward of task on b (gradients accumulate; the caller zeroes them). */
+/* One loss + backward of task on b (gradients accumulate; the caller zeroes them); kd as in
+ * train_tasks.h (ignored by ntm). */
 static inline tl_status tt_step(train_model *m, train_arena *ar, const tt_batch *b,
-                                const char *task, double *loss, tl_error *err) {
+                                const char *task, const train_distill *kd, double *loss,
+                                tl_error *err) {
     if (!strcmp(task, "xmr"))
-        return train_xmr_step(m, ar, b->pixels, b->ids, b->stride, b->B, loss, err);
+        return train_xmr_step(m, ar, b->pixels, b->ids, b->stride, b->B, kd, loss, err);
     if (!strcmp(task, "tgir"))
-        return train_tgir_step(m, ar, b->pixels, b->ids, b->stride, b->pixels2, b->B, loss, err);
+        return train_tgir_step(m, ar, b->pixels, b->ids, b->stride, b->pixels2, b->B, kd, loss,
+                               err);
     if (!strcmp(task, "scr"))
-        return train_scr_step(m, ar, b->pixels, b->ids, b->stride, b->labels, b->B, loss, err);
+        return train_scr_step(m, ar, b->pixels, b->ids, b->stride, b->labels, b->B, kd, loss, err);
     if (!strcmp(task, "fic"))
-        return train_fic_step(m, ar, b->pixels, b->ids, b->B, b->stride, loss, err);
+        return train_fic_step(m, ar, b->pixels, b->ids, b->B, b->stride, kd, loss, err);
     return train_ntm_step(m, ar, b->x, b->gallery, b->turns, b->B, loss, err);
 }
 

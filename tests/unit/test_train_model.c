@@ -84,18 +84,19 @@ TEST(steps_refuse_bad_input) {
     float *pixels = calloc(2 * image, sizeof *pixels);
     int32_t ids[2][4] = {{510, 7, 511, 0}, {510, 9000, 511, 0}}; /* 9000: past the vocabulary */
     double loss;
-    CHECK(train_xmr_step(&m, &ar, pixels, &ids[0][0], 4, 2, &loss, &err) == TL_ERR_INVALID);
+    CHECK(train_xmr_step(&m, &ar, pixels, &ids[0][0], 4, 2, NULL, &loss, &err) == TL_ERR_INVALID);
     CHECK(strstr(err.message, "9000") != NULL);
     ids[1][1] = 8;
     int labels[2] = {0, 5}; /* 5 classes: 0..4 */
-    CHECK(train_scr_step(&m, &ar, pixels, &ids[0][0], 4, labels, 2, &loss, &err) == TL_ERR_INVALID);
+    CHECK(train_scr_step(&m, &ar, pixels, &ids[0][0], 4, labels, 2, NULL, &loss, &err) ==
+          TL_ERR_INVALID);
     labels[1] = 4;
-    CHECK(train_scr_step(&m, &ar, pixels, &ids[0][0], 4, labels, 2, &loss, &err) == TL_OK);
+    CHECK(train_scr_step(&m, &ar, pixels, &ids[0][0], 4, labels, 2, NULL, &loss, &err) == TL_OK);
     CHECK(isfinite(loss) && loss > 0);
     int32_t caption[2] = {510, 511};
-    CHECK(train_fic_step(&m, &ar, pixels, caption, 1, 2, &loss, &err) == TL_OK);
+    CHECK(train_fic_step(&m, &ar, pixels, caption, 1, 2, NULL, &loss, &err) == TL_OK);
     int32_t *long_caption = calloc(100, sizeof *long_caption); /* past 77 positions */
-    CHECK(train_fic_step(&m, &ar, pixels, long_caption, 1, 100, &loss, &err) == TL_ERR_LIMIT);
+    CHECK(train_fic_step(&m, &ar, pixels, long_caption, 1, 100, NULL, &loss, &err) == TL_ERR_LIMIT);
     float x[32] = {1}, g[32] = {1};
     CHECK(train_ntm_step(&m, &ar, x, g, 0, 1, &loss, &err) == TL_ERR_INVALID);
     free(pixels);

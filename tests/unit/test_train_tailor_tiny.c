@@ -34,7 +34,7 @@ static int train_steps(const char *task, unsigned trained, int steps, double *fi
     for (int s = 0; ok && s <= steps; s++) {
         double loss;
         train_model_zero_grad(m);
-        ok = tt_step(m, &ar, &b, task, &loss, &err) == TL_OK;
+        ok = tt_step(m, &ar, &b, task, NULL, &loss, &err) == TL_OK;
         if (s == 0) *first = loss;
         *last = loss;
         if (s == steps) break; /* the last forward only measures */
