@@ -100,6 +100,18 @@ void param_set_describe(const param_set *s, st_tensor *out, size_t *n) {
     }
 }
 
+size_t param_set_present(const param_set *s, const st_file *f, const char **first_missing) {
+    size_t n = 0;
+    if (first_missing) *first_missing = NULL;
+    for (size_t i = 0; i < s->count; i++) {
+        if (st_find(f, s->tensors[i].name))
+            n++;
+        else if (first_missing && !*first_missing)
+            *first_missing = s->tensors[i].name;
+    }
+    return n;
+}
+
 void param_set_zero_grad(param_set *s) {
     if (s->grad) memset(s->grad, 0, s->total * sizeof(float));
 }

@@ -49,6 +49,10 @@ tl_status param_set_load(param_set *s, st_file *f, tl_error *err);
 
 void param_set_zero_grad(param_set *s);
 
+/* How many of s's tensors f holds by name; *first_missing (may be NULL) gets the first absent
+ * one's name (borrowed from s), or NULL. */
+size_t param_set_present(const param_set *s, const st_file *f, const char **first_missing);
+
 /* Appends a safetensors description (F32, borrowing s's data) of each tensor of s to
  * out[*n...]; out must have room for s->count more entries. */
 void param_set_describe(const param_set *s, st_tensor *out, size_t *n);

@@ -196,8 +196,9 @@ static tl_status positive_int(const json_t *obj, const char *key, int *out, tl_e
     return TL_OK;
 }
 
-static tl_status read_tailor_config(train_model *m, tl_error *err) {
-    const json_t *t = m->cfg.tailor, *ntm = json_object_get(t, "ntm");
+static tl_status read_tailor_config(train_model *m, const json_t *fallback, tl_error *err) {
+    const json_t *t = m->cfg.tailor ? m->cfg.tailor : fallback;
+    const json_t *ntm = json_object_get(t, "ntm");
     const json_t *labels = json_object_get(t, "scr_labels");
     if (!t) return tl_fail(err, TL_ERR_FORMAT, "config.json: no \"tailor\" object to train");
     if (!json_is_array(labels) || json_array_size(labels) == 0)
@@ -236,7 +237,7 @@ static void tower_free(tr_tower *t) {
     for (int k = 0; k < TL_TASK_COUNT; k++) free(t->tsa[k]);
 }
 
-static tl_status shapes_init(train_model *m, tl_error *err) {
+static tl_status shapes_init(train_model *m, const json_t *tailor, tl_error *err) {
     const clip_config *c = &m->cfg;
     m->projection_dim = c->projection_dim;
     tr_vision *v = &m->vision;
@@ -248,7 +249,7 @@ static tl_status shapes_init(train_model *m, tl_error *err) {
     if (c->vision.tower.num_hidden_layers != c->text.tower.num_hidden_layers)
         return tl_fail(err, TL_ERR_FORMAT, "fusion needs equal layer counts (vision %d, text %d)",
                        c->vision.tower.num_hidden_layers, c->text.tower.num_hidden_layers);
-    tl_status st = read_tailor_config(m, err);
+    tl_status st = read_tailor_config(m, tailor, err);
     if (!st) st = tower_init(&v->tower, &c->vision.tower, err);
     if (!st) st = tower_init(&m->text.tower, &c->text.tower, err);
     m->ntm.proj = m->projection_dim;
@@ -257,32 +258,49 @@ static tl_status shapes_init(train_model *m, tl_error *err) {
     return st;
 }
 
-/* Declares, allocates, binds and loads one part from f. */
+/* Declares, allocates and binds one part, then loads it from f when f holds all of it; with
+ * allow_missing, a part f holds none of stays zero and sets its bit in *missing. */
 static tl_status part_load(train_model *m, train_part part, int trained, st_file *f,
-                           tl_error *err) {
+                           int allow_missing, unsigned *missing, tl_error *err) {
     decl d = {&m->parts[part], err, TL_OK};
     declare_part(&d, m, part);
     if (!d.st) d.st = param_set_allocate(d.set, trained, err);
     if (!d.st) declare_part(&d, m, part);
-    if (!d.st) d.st = param_set_load(d.set, f, err);
+    const char *absent = NULL;
+    size_t present = d.st ? 0 : param_set_present(d.set, f, &absent);
+    if (!d.st && present == 0 && allow_missing && part != TRAIN_PART_CLIP)
+        *missing |= 1u << part;
+    else if (!d.st && absent)
+        d.st = tl_fail(err, TL_ERR_NOT_FOUND, "tensor %s is missing", absent);
+    else if (!d.st)
+        d.st = param_set_load(d.set, f, err);
     if (d.st) tl_error_prefix(err, "part %s", train_part_name(part));
     return d.st;
 }
 
-tl_status train_model_load(train_model *m, tl_backend *be, const char *dir, unsigned trained,
-                           tl_error *err) {
+tl_status train_model_open(train_model *m, tl_backend *be, const char *dir,
+                           const train_open_options *opt, unsigned *missing, tl_error *err) {
     memset(m, 0, sizeof *m);
     m->be = be;
+    unsigned none = 0, *absent = missing ? missing : &none;
+    *absent = 0;
     tl_status st = clip_config_load_dir(&m->cfg, dir, err);
     if (st) return st;
-    st = shapes_init(m, err);
+    st = shapes_init(m, opt->tailor, err);
     st_file *f = NULL;
     if (!st) st = st_open_dir(&f, dir, err);
     for (int p = 0; p < TRAIN_PART_COUNT && !st; p++)
-        st = part_load(m, (train_part)p, (int)(trained >> p) & 1, f, err);
+        st = part_load(m, (train_part)p, (int)(opt->trained >> p) & 1, f, opt->allow_missing,
+                       absent, err);
     if (f) st_close(f);
     if (st) train_model_free(m);
     return st;
+}
+
+tl_status train_model_load(train_model *m, tl_backend *be, const char *dir, unsigned trained,
+                           tl_error *err) {
+    train_open_options opt = {trained, NULL, 0};
+    return train_model_open(m, be, dir, &opt, NULL, err);
 }
 
 void train_model_free(train_model *m) {

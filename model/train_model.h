@@ -5,6 +5,8 @@
 #ifndef TL_TRAIN_MODEL_H
 #define TL_TRAIN_MODEL_H
 
+#include <jansson.h>
+
 #include "backend.h"
 #include "config.h"
 #include "param_set.h"
@@ -115,10 +117,25 @@ typedef struct train_model {
 
 const char *train_part_name(train_part part);
 
-/* Loads every part of the checkpoint directory dir (config.json with a "tailor" object naming
- * adapter_dim, xaa_dim, scr_labels and ntm; model.safetensors holding every tensor) into
- * freshly allocated parameter sets. trained: bit (1 << part) gives that part gradients.
- * On success free m with train_model_free. */
+/* How train_model_open treats a checkpoint. */
+typedef struct train_open_options {
+    unsigned trained;     /* bit (1 << part): that part gets gradients */
+    const json_t *tailor; /* the "tailor" object when config.json has none (borrowed), or NULL */
+    int allow_missing;    /* a part with none of its tensors present stays zero (for the
+                             trainer to initialise) instead of being an error */
+} train_open_options;
+
+/* Loads the checkpoint directory dir (config.json, model.safetensors) into freshly allocated
+ * parameter sets: the CLIP part always, each other part when the checkpoint holds it (a part
+ * with only some of its tensors is an error naming the first missing one). The sizes of the
+ * FAME-ViL parts come from config.json's "tailor" object, else opt->tailor. *missing (may be
+ * NULL) gets the bits of the parts left zero. On success free m with train_model_free. */
+tl_status train_model_open(train_model *m, tl_backend *be, const char *dir,
+                           const train_open_options *opt, unsigned *missing, tl_error *err);
+
+/* train_model_open of a complete checkpoint: config.json has the "tailor" object (adapter_dim,
+ * xaa_dim, scr_labels, ntm) and model.safetensors every tensor of every part. trained: bit
+ * (1 << part) gives that part gradients. On success free m with train_model_free. */
 tl_status train_model_load(train_model *m, tl_backend *be, const char *dir, unsigned trained,
                            tl_error *err);
 void train_model_free(train_model *m);
