@@ -2,7 +2,6 @@
  * safetensors by name. Not for: optimiser logic (trainer/optim.c) or model structure. */
 #include "param_set.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,14 +45,9 @@ static tl_status bind(param_set *s, const char *name, int ndim, const int64_t *s
 }
 
 tl_status param_set_tensor(param_set *s, float **data, float **grad, int ndim, const int64_t *shape,
-                           tl_error *err, const char *fmt, ...) {
-    char name[PARAM_NAME_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    int len = vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    if (len < 0 || len >= (int)sizeof name)
-        return tl_fail(err, TL_ERR_LIMIT, "parameter name too long: %s...", name);
+                           const char *name, tl_error *err) {
+    if (strlen(name) >= PARAM_NAME_MAX)
+        return tl_fail(err, TL_ERR_LIMIT, "parameter name too long: %.64s...", name);
     if (ndim < 0 || ndim > PARAM_MAX_DIMS)
         return tl_fail(err, TL_ERR_INVALID, "parameter %s: %d dimensions", name, ndim);
     if (!s->data) return declare(s, name, ndim, shape, err);

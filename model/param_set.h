@@ -33,12 +33,11 @@ typedef struct param_set {
     size_t bind_index; /* second pass: the next tensor to bind */
 } param_set;
 
-/* Declares (first pass) or binds (second pass) the next tensor, named by the printf-style
- * fmt, of shape shape[0..ndim). Binding sets *data and *grad (grad may be NULL; *grad gets
- * NULL when the set has no gradients) and checks that name and shape match the declaration. */
+/* Declares (first pass) or binds (second pass) the next tensor called name, of shape
+ * shape[0..ndim). Binding sets *data and *grad (grad may be NULL; *grad gets NULL when the
+ * set has no gradients) and checks that name and shape match the declaration. */
 tl_status param_set_tensor(param_set *s, float **data, float **grad, int ndim, const int64_t *shape,
-                           tl_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
+                           const char *name, tl_error *err);
 
 /* Allocates data (zeroed) and, with with_grad, a zeroed gradient; starts the binding pass. */
 tl_status param_set_allocate(param_set *s, int with_grad, tl_error *err);

@@ -3,7 +3,6 @@
  * structs after allocation. Not for: forward or backward arithmetic (*_backward.c). */
 #include "train_model.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,28 +16,9 @@ typedef struct decl {
     tl_status st;
 } decl;
 
-static void tensor(decl *d, float **p, float **g, int ndim, const int64_t *shape, const char *fmt,
-                   ...) __attribute__((format(printf, 6, 7)));
-
-static void tensor(decl *d, float **p, float **g, int ndim, const int64_t *shape, const char *fmt,
-                   ...) {
-    if (d->st) return;
-    char name[PARAM_NAME_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    d->st = param_set_tensor(d->set, p, g, ndim, shape, d->err, "%s", name);
-}
-
-static void linear(decl *d, tr_linear *l, int out, int in, int bias, const char *prefix) {
-    tensor(d, &l->w, &l->dw, 2, SHAPE(out, in), "%s.weight", prefix);
-    if (bias) tensor(d, &l->b, &l->db, 1, SHAPE(out), "%s.bias", prefix);
-}
-
-static void norm(decl *d, tr_norm *n, int dim, const char *prefix) {
-    tensor(d, &n->w, &n->dw, 1, SHAPE(dim), "%s.weight", prefix);
-    tensor(d, &n->b, &n->db, 1, SHAPE(dim), "%s.bias", prefix);
+static void tensor(decl *d, float **p, float **g, int ndim, const int64_t *shape,
+                   const char *name) {
+    if (!d->st) d->st = param_set_tensor(d->set, p, g, ndim, shape, name, d->err);
 }
 
 /* buf = "prefix.suffix" (buf holds PARAM_NAME_MAX chars; a longer name is cut, and then
@@ -49,13 +29,25 @@ static const char *join(char *buf, const char *prefix, const char *suffix) {
     return buf;
 }
 
+static void linear(decl *d, tr_linear *l, int out, int in, int bias, const char *prefix) {
+    char name[PARAM_NAME_MAX];
+    tensor(d, &l->w, &l->dw, 2, SHAPE(out, in), join(name, prefix, "weight"));
+    if (bias) tensor(d, &l->b, &l->db, 1, SHAPE(out), join(name, prefix, "bias"));
+}
+
+static void norm(decl *d, tr_norm *n, int dim, const char *prefix) {
+    char name[PARAM_NAME_MAX];
+    tensor(d, &n->w, &n->dw, 1, SHAPE(dim), join(name, prefix, "weight"));
+    tensor(d, &n->b, &n->db, 1, SHAPE(dim), join(name, prefix, "bias"));
+}
+
 static void adapter(decl *d, tr_adapter *a, int dim, int rank, const char *prefix) {
     char name[PARAM_NAME_MAX];
     a->dim = dim, a->rank = rank;
     norm(d, &a->ln, dim, join(name, prefix, "ln"));
     linear(d, &a->down, rank, dim, 1, join(name, prefix, "down"));
     linear(d, &a->up, dim, rank, 1, join(name, prefix, "up"));
-    tensor(d, &a->s, &a->ds, 1, SHAPE(1), "%s.scale", prefix);
+    tensor(d, &a->s, &a->ds, 1, SHAPE(1), join(name, prefix, "scale"));
 }
 
 static void xaa(decl *d, tr_xaa *x, int dq, int dc, int heads, int rank, const char *prefix) {
@@ -145,20 +137,23 @@ static void declare_ntm(decl *d, train_model *m) {
     char name[PARAM_NAME_MAX];
     for (int c = 0; c < n->blocks; c++) {
         tr_ntm_block *b = &n->block[c];
-        b->in_dim = c ? 2 * P : P;
-        tensor(d, &b->lstm_ih.w, &b->lstm_ih.dw, 2, SHAPE(4 * H, b->in_dim + W),
-               "ntm.blocks.%d.lstm.weight_ih", c);
-        tensor(d, &b->lstm_hh.w, &b->lstm_hh.dw, 2, SHAPE(4 * H, H), "ntm.blocks.%d.lstm.weight_hh",
-               c);
-        tensor(d, &b->lstm_ih.b, &b->lstm_ih.db, 1, SHAPE(4 * H), "ntm.blocks.%d.lstm.bias_ih", c);
-        tensor(d, &b->lstm_hh.b, &b->lstm_hh.db, 1, SHAPE(4 * H), "ntm.blocks.%d.lstm.bias_hh", c);
         char block[PARAM_NAME_MAX];
         snprintf(block, sizeof block, "ntm.blocks.%d", c);
+        b->in_dim = c ? 2 * P : P;
+        tensor(d, &b->lstm_ih.w, &b->lstm_ih.dw, 2, SHAPE(4 * H, b->in_dim + W),
+               join(name, block, "lstm.weight_ih"));
+        tensor(d, &b->lstm_hh.w, &b->lstm_hh.dw, 2, SHAPE(4 * H, H),
+               join(name, block, "lstm.weight_hh"));
+        tensor(d, &b->lstm_ih.b, &b->lstm_ih.db, 1, SHAPE(4 * H),
+               join(name, block, "lstm.bias_ih"));
+        tensor(d, &b->lstm_hh.b, &b->lstm_hh.db, 1, SHAPE(4 * H),
+               join(name, block, "lstm.bias_hh"));
         linear(d, &b->read, W + 6, H, 1, join(name, block, "read"));
         linear(d, &b->write, 3 * W + 6, H, 1, join(name, block, "write"));
         linear(d, &b->out, P, H + W, 1, join(name, block, "out"));
-        tensor(d, &b->mem_init, &b->dmem_init, 2, SHAPE(n->slots, W), "ntm.blocks.%d.mem_init", c);
-        tensor(d, &b->read_init, &b->dread_init, 1, SHAPE(W), "ntm.blocks.%d.read_init", c);
+        tensor(d, &b->mem_init, &b->dmem_init, 2, SHAPE(n->slots, W),
+               join(name, block, "mem_init"));
+        tensor(d, &b->read_init, &b->dread_init, 1, SHAPE(W), join(name, block, "read_init"));
     }
     tensor(d, &n->scale, &n->dscale, 1, SHAPE(1), "ntm.scale");
 }
@@ -170,8 +165,8 @@ static void declare_part(decl *d, train_model *m, train_part part) {
     if (part == TRAIN_PART_XAA) declare_xaa(d, m);
     if (part == TRAIN_PART_HEAD_XMR || part == TRAIN_PART_HEAD_TGIR)
         tensor(d, &m->head_scale[part - TRAIN_PART_HEAD_XMR],
-               &m->dhead_scale[part - TRAIN_PART_HEAD_XMR], 1, SHAPE(1), "heads.%s.scale",
-               part == TRAIN_PART_HEAD_XMR ? "xmr" : "tgir");
+               &m->dhead_scale[part - TRAIN_PART_HEAD_XMR], 1, SHAPE(1),
+               part == TRAIN_PART_HEAD_XMR ? "heads.xmr.scale" : "heads.tgir.scale");
     if (part == TRAIN_PART_HEAD_SCR)
         linear(d, &m->scr_head, m->scr_classes, m->projection_dim, 1, "heads.scr");
     if (part == TRAIN_PART_HEAD_FIC)

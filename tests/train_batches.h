@@ -81,9 +81,8 @@ static inline int tt_load_images_texts(tt_batch *b, st_file *in, size_t image_by
     return ok;
 }
 
-/* The batch of task (one of tt_tasks) from inputs in; 0 when an input is missing. */
-static inline int tt_batch_load(tt_batch *b, st_file *in, const train_model *m, const char *task) {
-    memset(b, 0, sizeof *b);
+/* The batch of task (one of tt_tasks) from inputs in, read by tt_batch_read. */
+static inline int tt_batch_read(tt_batch *b, st_file *in, const train_model *m, const char *task) {
     const tr_vision *v = &m->vision;
     size_t image_bytes = (size_t)v->channels * v->image_size * v->image_size * sizeof(float), n;
     if (!strcmp(task, "xmr"))
@@ -103,6 +102,15 @@ static inline int tt_batch_load(tt_batch *b, st_file *in, const train_model *m, 
     b->turns = (int)st_find(in, "ntm_x")->shape[0];
     b->B = (int)st_find(in, "ntm_x")->shape[1];
     return 1;
+}
+
+/* The batch of task from inputs in (free with tt_batch_free); 0 when an input is missing,
+ * with nothing left to free. */
+static inline int tt_batch_load(tt_batch *b, st_file *in, const train_model *m, const char *task) {
+    memset(b, 0, sizeof *b);
+    int ok = tt_batch_read(b, in, m, task);
+    if (!ok) tt_batch_free(b);
+    return ok;
 }
 
 /* One loss + backward of task on b (gradients accumulate; the caller zeroes them); kd as in

@@ -15,15 +15,15 @@ TEST(param_set_declares_binds_and_refuses_mismatches) {
     float *a = NULL, *ga = NULL, *b = NULL;
     tl_error err;
     const int64_t sa[2] = {3, 5}, sb[1] = {7};
-    CHECK(param_set_tensor(&s, &a, &ga, 2, sa, &err, "blk.%d.weight", 0) == TL_OK);
-    CHECK(param_set_tensor(&s, &b, NULL, 1, sb, &err, "blk.0.bias") == TL_OK);
+    CHECK(param_set_tensor(&s, &a, &ga, 2, sa, "blk.0.weight", &err) == TL_OK);
+    CHECK(param_set_tensor(&s, &b, NULL, 1, sb, "blk.0.bias", &err) == TL_OK);
     CHECK(a == NULL && s.count == 2 && s.total >= 22);
     REQUIRE(param_set_allocate(&s, 1, &err) == TL_OK);
-    CHECK(param_set_tensor(&s, &a, &ga, 2, sa, &err, "blk.0.weight") == TL_OK);
+    CHECK(param_set_tensor(&s, &a, &ga, 2, sa, "blk.0.weight", &err) == TL_OK);
     CHECK(a == s.data && ga == s.grad);
-    CHECK(param_set_tensor(&s, &b, NULL, 1, sa, &err, "blk.0.bias") == TL_ERR_INVALID);
+    CHECK(param_set_tensor(&s, &b, NULL, 1, sa, "blk.0.bias", &err) == TL_ERR_INVALID);
     CHECK(strstr(err.message, "blk.0.bias") != NULL);
-    CHECK(param_set_tensor(&s, &b, NULL, 1, sb, &err, "extra") == TL_ERR_INVALID);
+    CHECK(param_set_tensor(&s, &b, NULL, 1, sb, "extra", &err) == TL_ERR_INVALID);
     CHECK(param_set_find(&s, "blk.0.bias") == &s.tensors[1]);
     CHECK(param_set_find(&s, "nope") == NULL);
     ga[0] = 3;
@@ -32,7 +32,7 @@ TEST(param_set_declares_binds_and_refuses_mismatches) {
     char long_name[200];
     memset(long_name, 'x', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = 0;
-    CHECK(param_set_tensor(&s, &b, NULL, 1, sb, &err, "%s", long_name) == TL_ERR_LIMIT);
+    CHECK(param_set_tensor(&s, &b, NULL, 1, sb, long_name, &err) == TL_ERR_LIMIT);
     param_set_free(&s);
 }
 
@@ -41,7 +41,7 @@ TEST(param_set_load_names_a_missing_tensor) {
     float *a = NULL;
     tl_error err;
     const int64_t shape[1] = {4};
-    param_set_tensor(&s, &a, NULL, 1, shape, &err, "not.in.the.checkpoint");
+    param_set_tensor(&s, &a, NULL, 1, shape, "not.in.the.checkpoint", &err);
     REQUIRE(param_set_allocate(&s, 0, &err) == TL_OK);
     CHECK(s.grad == NULL);
     st_file *f = NULL;

@@ -13,8 +13,8 @@ static void make_set(param_set *s, float **w, float **gw, float **b, float **gb)
     tl_error err;
     memset(s, 0, sizeof *s);
     for (int pass = 0; pass < 2; pass++) {
-        param_set_tensor(s, w, gw, 2, (const int64_t[]){2, 3}, &err, "layer.weight");
-        param_set_tensor(s, b, gb, 1, (const int64_t[]){3}, &err, "layer.bias");
+        param_set_tensor(s, w, gw, 2, (const int64_t[]){2, 3}, "layer.weight", &err);
+        param_set_tensor(s, b, gb, 1, (const int64_t[]){3}, "layer.bias", &err);
         if (!pass) param_set_allocate(s, 1, &err);
     }
 }
@@ -57,9 +57,9 @@ TEST(sets_without_gradients_are_skipped) {
     param_set frozen = {0}, trained;
     float *w, *gw, *b, *gb, *fw;
     tl_error err;
-    param_set_tensor(&frozen, &fw, NULL, 1, (const int64_t[]){4}, &err, "frozen.weight");
+    param_set_tensor(&frozen, &fw, NULL, 1, (const int64_t[]){4}, "frozen.weight", &err);
     param_set_allocate(&frozen, 0, &err);
-    param_set_tensor(&frozen, &fw, NULL, 1, (const int64_t[]){4}, &err, "frozen.weight");
+    param_set_tensor(&frozen, &fw, NULL, 1, (const int64_t[]){4}, "frozen.weight", &err);
     make_set(&trained, &w, &gw, &b, &gb);
     param_set *sets[] = {&frozen, &trained};
     adamw opt;
