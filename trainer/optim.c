@@ -8,42 +8,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
-}
-
-static double rule_mult(const char *name, const lr_group_rule *rules, size_t n_rules) {
+static const lr_group_rule *rule_for(const char *name, const lr_group_rule *rules, size_t n_rules) {
     for (size_t i = 0; i < n_rules; i++)
-        if (!fnmatch(rules[i].pattern, name, 0)) return rules[i].lr_mult;
-    return 1.0;
+        if (!fnmatch(rules[i].pattern, name, 0)) return &rules[i];
+    return NULL;
 }
 
-static tl_status set_init(adamw_set *s, param_set *p, const lr_group_rule *rules, size_t n_rules,
-                          tl_error *err) {
+static tl_status set_init(adamw_set *s, param_set *p, double set_mult, const adamw_config *cfg,
+                          const lr_group_rule *rules, size_t n_rules, tl_error *err) {
     s->params = p;
     s->m = calloc(p->total ? p->total : 1, sizeof *s->m);
     s->v = calloc(p->total ? p->total : 1, sizeof *s->v);
     s->lr_mult = calloc(p->count ? p->count : 1, sizeof *s->lr_mult);
-    s->decays = calloc(p->count ? p->count : 1, 1);
-    if (!s->m || !s->v || !s->lr_mult || !s->decays)
+    s->weight_decay = calloc(p->count ? p->count : 1, sizeof *s->weight_decay);
+    if (!s->m || !s->v || !s->lr_mult || !s->weight_decay)
         return tl_fail(err, TL_ERR_NOMEM, "optimiser: out of memory for %zu moments", p->total);
     for (size_t i = 0; i < p->count; i++) {
-        s->lr_mult[i] = rule_mult(p->tensors[i].name, rules, n_rules);
-        s->decays[i] = !ends_with(p->tensors[i].name, ".bias");
+        const param_tensor *t = &p->tensors[i];
+        const lr_group_rule *r = rule_for(t->name, rules, n_rules);
+        s->lr_mult[i] = r ? r->lr_mult : set_mult;
+        s->weight_decay[i] = t->ndim >= 2 || cfg->decay_1d ? cfg->weight_decay : 0;
+        if (r && r->weight_decay >= 0) s->weight_decay[i] = r->weight_decay;
     }
     return TL_OK;
 }
 
-tl_status adamw_init(adamw *opt, const adamw_config *cfg, param_set *const *sets, size_t n,
-                     const lr_group_rule *rules, size_t n_rules, tl_error *err) {
+tl_status adamw_init(adamw *opt, const adamw_config *cfg, param_set *const *sets,
+                     const double *set_lr_mult, size_t n, const lr_group_rule *rules,
+                     size_t n_rules, tl_error *err) {
     memset(opt, 0, sizeof *opt);
     opt->cfg = *cfg;
     opt->sets = calloc(n ? n : 1, sizeof *opt->sets);
     if (!opt->sets) return tl_fail(err, TL_ERR_NOMEM, "optimiser: out of memory");
     for (size_t i = 0; i < n; i++) {
         if (!sets[i]->grad) continue;
-        tl_status st = set_init(&opt->sets[opt->n_sets++], sets[i], rules, n_rules, err);
+        tl_status st = set_init(&opt->sets[opt->n_sets++], sets[i],
+                                set_lr_mult ? set_lr_mult[i] : 1.0, cfg, rules, n_rules, err);
         if (st) {
             adamw_free(opt);
             return st;
@@ -55,7 +55,7 @@ tl_status adamw_init(adamw *opt, const adamw_config *cfg, param_set *const *sets
 void adamw_free(adamw *opt) {
     for (size_t i = 0; i < opt->n_sets; i++) {
         free(opt->sets[i].m), free(opt->sets[i].v);
-        free(opt->sets[i].lr_mult), free(opt->sets[i].decays);
+        free(opt->sets[i].lr_mult), free(opt->sets[i].weight_decay);
     }
     free(opt->sets);
     memset(opt, 0, sizeof *opt);
@@ -63,7 +63,7 @@ void adamw_free(adamw *opt) {
 
 /* AdamW on one tensor's values [0, n) at offset off of set s. */
 static void tensor_step(const adamw *opt, adamw_set *s, size_t off, size_t n, double lr,
-                        int decays) {
+                        double weight_decay) {
     const adamw_config *c = &opt->cfg;
     double bc1 = 1 - pow(c->beta1, (double)opt->steps), bc2 = 1 - pow(c->beta2, (double)opt->steps);
     float *p = s->params->data + off, *g = s->params->grad + off, *m = s->m + off, *v = s->v + off;
@@ -71,7 +71,7 @@ static void tensor_step(const adamw *opt, adamw_set *s, size_t off, size_t n, do
         m[i] = (float)(c->beta1 * m[i] + (1 - c->beta1) * g[i]);
         v[i] = (float)(c->beta2 * v[i] + (1 - c->beta2) * (double)g[i] * g[i]);
         double update = (m[i] / bc1) / (sqrt(v[i] / bc2) + c->eps);
-        if (decays) update += c->weight_decay * p[i];
+        update += weight_decay * p[i];
         p[i] -= (float)(lr * update);
     }
 }
@@ -82,7 +82,7 @@ void adamw_step(adamw *opt, double lr) {
         adamw_set *s = &opt->sets[k];
         for (size_t i = 0; i < s->params->count; i++) {
             const param_tensor *t = &s->params->tensors[i];
-            tensor_step(opt, s, t->offset, t->numel, lr * s->lr_mult[i], s->decays[i]);
+            tensor_step(opt, s, t->offset, t->numel, lr * s->lr_mult[i], s->weight_decay[i]);
         }
     }
 }

@@ -1,7 +1,9 @@
-/* AdamW over parameter sets (MODEL.md §2 schedule): decoupled weight decay, none on biases,
- * learning-rate multipliers per tensor from name patterns (parameter groups), and global-norm
- * gradient clipping. Moments live in flat buffers laid out like each set's gradient.
- * Not for: learning-rate schedules (schedule.h) or computing gradients (model/train_tasks.h). */
+/* AdamW over parameter sets (MODEL.md §2 schedule; proto/train_config.md "optimizer"):
+ * decoupled weight decay (by default none on 1-D tensors: biases, norms, scales), learning-rate
+ * multipliers per set (e.g. the CLIP backbone) and per tensor from name patterns (parameter
+ * groups, which can also set their own decay), and global-norm gradient clipping. Moments live in
+ * flat buffers laid out like each set's gradient. Not for: learning-rate schedules (schedule.h) or
+ * computing gradients (model/train_tasks.h). */
 #ifndef TL_TRAINER_OPTIM_H
 #define TL_TRAINER_OPTIM_H
 
@@ -13,21 +15,23 @@
 
 typedef struct adamw_config {
     double beta1, beta2, eps, weight_decay; /* FAME-ViL: 0.9, 0.999, 1e-8, 1e-5 */
+    int decay_1d; /* also decay 1-D tensors (biases, norm weights, scales); FAME-ViL: 0 */
 } adamw_config;
 
-/* Tensors whose name matches pattern (fnmatch(3) glob) get lr × lr_mult; the first matching
- * rule wins, no match means × 1. */
+/* Tensors whose name matches pattern (fnmatch(3) glob) get lr × lr_mult instead of their
+ * set's multiplier, and weight_decay when ≥ 0 (< 0: the config's rule); the first matching
+ * rule wins. */
 typedef struct lr_group_rule {
     const char *pattern;
-    double lr_mult;
+    double lr_mult, weight_decay;
 } lr_group_rule;
 
-/* One optimised set: its moments and, per tensor, the LR multiplier and whether it decays. */
+/* One optimised set: its moments and, per tensor, the LR multiplier and the weight decay. */
 typedef struct adamw_set {
-    param_set *params; /* borrowed; must have gradients */
-    float *m, *v;      /* [params->total], owned */
-    double *lr_mult;   /* [params->count], owned */
-    unsigned char *decays;
+    param_set *params;    /* borrowed; must have gradients */
+    float *m, *v;         /* [params->total], owned */
+    double *lr_mult;      /* [params->count], owned */
+    double *weight_decay; /* [params->count], owned */
 } adamw_set;
 
 typedef struct adamw {
@@ -37,10 +41,12 @@ typedef struct adamw {
     int64_t steps; /* steps taken (bias correction) */
 } adamw;
 
-/* Optimises every set of sets[0..n) that has gradients (sets without are skipped). Biases
- * (names ending in ".bias") get no weight decay. On success free opt with adamw_free. */
-tl_status adamw_init(adamw *opt, const adamw_config *cfg, param_set *const *sets, size_t n,
-                     const lr_group_rule *rules, size_t n_rules, tl_error *err);
+/* Optimises every set of sets[0..n) that has gradients (sets without are skipped), set i at
+ * lr × set_lr_mult[i] (set_lr_mult may be NULL: × 1) unless a rule matches the tensor.
+ * On success free opt with adamw_free. */
+tl_status adamw_init(adamw *opt, const adamw_config *cfg, param_set *const *sets,
+                     const double *set_lr_mult, size_t n, const lr_group_rule *rules,
+                     size_t n_rules, tl_error *err);
 void adamw_free(adamw *opt);
 
 /* One AdamW step at learning rate lr (times each tensor's multiplier) from the gradients:

@@ -115,8 +115,8 @@ int main(int argc, char **argv) {
     param_set *sets[TRAIN_PART_COUNT];
     for (int p = 0; p < TRAIN_PART_COUNT; p++) sets[p] = &m.parts[p];
     adamw opt;
-    adamw_init(&opt, &(adamw_config){0.9, 0.999, 1e-8, 1e-5}, sets, TRAIN_PART_COUNT, NULL, 0,
-               &err);
+    adamw_init(&opt, &(adamw_config){0.9, 0.999, 1e-8, 1e-5, 0}, sets, NULL, TRAIN_PART_COUNT, NULL,
+               0, &err);
     bench_batch b;
     make_batch(&m, &a, &b);
     train_arena ar = {0};

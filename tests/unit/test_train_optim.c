@@ -25,23 +25,24 @@ TEST(adamw_matches_the_update_rule) {
     make_set(&s, &w, &gw, &b, &gb);
     for (int i = 0; i < 6; i++) w[i] = 0.5f - 0.2f * i, gw[i] = 0.3f * (i - 2.5f);
     for (int i = 0; i < 3; i++) b[i] = 1.0f, gb[i] = -0.1f * (i + 1);
-    adamw_config cfg = {0.9, 0.999, 1e-8, 0.01};
-    lr_group_rule rules[] = {{"*.bias", 2.0}};
+    adamw_config cfg = {0.9, 0.999, 1e-8, 0.01, 0};
+    lr_group_rule rules[] = {{"*.bias", 2.0, -1}};
     param_set *sets[] = {&s};
+    double set_mult[] = {0.5};
     adamw opt;
     tl_error err;
-    REQUIRE(adamw_init(&opt, &cfg, sets, 1, rules, 1, &err) == TL_OK);
+    REQUIRE(adamw_init(&opt, &cfg, sets, set_mult, 1, rules, 1, &err) == TL_OK);
     double wr[6], br[3], mw[6] = {0}, vw[6] = {0}, mb[3] = {0}, vb[3] = {0};
     for (int i = 0; i < 6; i++) wr[i] = w[i];
     for (int i = 0; i < 3; i++) br[i] = b[i];
     for (int t = 1; t <= 3; t++) {
         adamw_step(&opt, 1e-2);
         double bc1 = 1 - pow(0.9, t), bc2 = 1 - pow(0.999, t);
-        for (int i = 0; i < 6; i++) { /* weights: decayed, multiplier 1 */
+        for (int i = 0; i < 6; i++) { /* weights: decayed, the set's multiplier 0.5 */
             mw[i] = 0.9 * mw[i] + 0.1 * gw[i], vw[i] = 0.999 * vw[i] + 0.001 * gw[i] * gw[i];
-            wr[i] -= 1e-2 * (mw[i] / bc1 / (sqrt(vw[i] / bc2) + 1e-8) + 0.01 * wr[i]);
+            wr[i] -= 0.5e-2 * (mw[i] / bc1 / (sqrt(vw[i] / bc2) + 1e-8) + 0.01 * wr[i]);
         }
-        for (int i = 0; i < 3; i++) { /* biases: no decay, multiplier 2 */
+        for (int i = 0; i < 3; i++) { /* biases (1-D): no decay, the rule's multiplier 2 */
             mb[i] = 0.9 * mb[i] + 0.1 * gb[i], vb[i] = 0.999 * vb[i] + 0.001 * gb[i] * gb[i];
             br[i] -= 2e-2 * (mb[i] / bc1 / (sqrt(vb[i] / bc2) + 1e-8));
         }
@@ -63,8 +64,8 @@ TEST(sets_without_gradients_are_skipped) {
     make_set(&trained, &w, &gw, &b, &gb);
     param_set *sets[] = {&frozen, &trained};
     adamw opt;
-    REQUIRE(adamw_init(&opt, &(adamw_config){0.9, 0.999, 1e-8, 0}, sets, 2, NULL, 0, &err) ==
-            TL_OK);
+    REQUIRE(adamw_init(&opt, &(adamw_config){0.9, 0.999, 1e-8, 0, 0}, sets, NULL, 2, NULL, 0,
+                       &err) == TL_OK);
     CHECK(opt.n_sets == 1 && opt.sets[0].params == &trained);
     fw[0] = 3;
     gw[0] = 1;
@@ -76,6 +77,32 @@ TEST(sets_without_gradients_are_skipped) {
     param_set_free(&trained);
 }
 
+/* With zero gradients only decay moves a value: θ ← θ − lr·wd·θ. */
+TEST(weight_decay_rules) {
+    param_set s;
+    float *w, *gw, *b, *gb;
+    tl_error err;
+    make_set(&s, &w, &gw, &b, &gb);
+    param_set *sets[] = {&s};
+    adamw opt;
+    for (int i = 0; i < 6; i++) w[i] = 1;
+    for (int i = 0; i < 3; i++) b[i] = 1;
+    REQUIRE(adamw_init(&opt, &(adamw_config){0.9, 0.999, 1e-8, 0.1, 1}, sets, NULL, 1, NULL, 0,
+                       &err) == TL_OK);
+    adamw_step(&opt, 1.0);
+    CHECK_NEAR(w[0], 0.9, 1e-6);
+    CHECK_NEAR(b[0], 0.9, 1e-6); /* decay_1d: biases decay too */
+    adamw_free(&opt);
+    lr_group_rule rules[] = {{"layer.weight", 1.0, 0.5}};
+    REQUIRE(adamw_init(&opt, &(adamw_config){0.9, 0.999, 1e-8, 0.1, 0}, sets, NULL, 1, rules, 1,
+                       &err) == TL_OK);
+    adamw_step(&opt, 1.0);
+    CHECK_NEAR(w[0], 0.45, 1e-6); /* the group's own decay 0.5 */
+    CHECK_NEAR(b[0], 0.9, 1e-6);  /* 1-D: no decay */
+    adamw_free(&opt);
+    param_set_free(&s);
+}
+
 TEST(global_norm_clipping) {
     param_set s;
     float *w, *gw, *b, *gb;
@@ -84,8 +111,8 @@ TEST(global_norm_clipping) {
     gw[0] = 3, gb[2] = 4; /* norm 5 */
     param_set *sets[] = {&s};
     adamw opt;
-    REQUIRE(adamw_init(&opt, &(adamw_config){0.9, 0.999, 1e-8, 0}, sets, 1, NULL, 0, &err) ==
-            TL_OK);
+    REQUIRE(adamw_init(&opt, &(adamw_config){0.9, 0.999, 1e-8, 0, 0}, sets, NULL, 1, NULL, 0,
+                       &err) == TL_OK);
     CHECK_NEAR(grad_global_norm(&opt), 5, 1e-6);
     CHECK_NEAR(grad_clip_global_norm(&opt, 10), 5, 1e-6); /* under the limit: unchanged */
     CHECK_NEAR(gw[0], 3, 0);
@@ -131,11 +158,11 @@ TEST(saved_state_resumes_exactly) {
     tl_error err;
     make_set(&a, &wa, &gwa, &ba, &gba);
     make_set(&b, &wb, &gwb, &bb, &gbb);
-    adamw_config cfg = {0.9, 0.999, 1e-8, 0.01};
+    adamw_config cfg = {0.9, 0.999, 1e-8, 0.01, 1};
     param_set *sa[] = {&a}, *sb[] = {&b};
     adamw oa, ob;
-    REQUIRE(adamw_init(&oa, &cfg, sa, 1, NULL, 0, &err) == TL_OK);
-    REQUIRE(adamw_init(&ob, &cfg, sb, 1, NULL, 0, &err) == TL_OK);
+    REQUIRE(adamw_init(&oa, &cfg, sa, NULL, 1, NULL, 0, &err) == TL_OK);
+    REQUIRE(adamw_init(&ob, &cfg, sb, NULL, 1, NULL, 0, &err) == TL_OK);
     for (int t = 0; t < 3; t++) {
         for (int i = 0; i < 6; i++) gwa[i] = (float)(0.1 * (i + t) - 0.2);
         for (int i = 0; i < 3; i++) gba[i] = (float)(0.05 * (t - i));
@@ -166,6 +193,7 @@ TEST(saved_state_resumes_exactly) {
 int main(void) {
     RUN(adamw_matches_the_update_rule);
     RUN(sets_without_gradients_are_skipped);
+    RUN(weight_decay_rules);
     RUN(global_norm_clipping);
     RUN(fame_vil_multistep_schedule);
     RUN(cosine_schedule);

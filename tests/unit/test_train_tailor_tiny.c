@@ -23,13 +23,13 @@ static int train_steps(const char *task, unsigned trained, int steps, double *fi
     }
     param_set *sets[TRAIN_PART_COUNT];
     for (int p = 0; p < TRAIN_PART_COUNT; p++) sets[p] = &m->parts[p];
-    lr_group_rule rules[] = {{"*.scale", 10.0}};
+    lr_group_rule rules[] = {{"*.scale", 10.0, -1}};
     adamw opt;
     train_arena ar = {0};
     tt_batch b;
     lr_schedule sched = {SCHEDULE_COSINE, 3e-3, 2, 0.5, {0}, 0, 1, steps, 0.1};
-    int ok = adamw_init(&opt, &(adamw_config){0.9, 0.999, 1e-8, 1e-5}, sets, TRAIN_PART_COUNT,
-                        rules, 1, &err) == TL_OK &&
+    int ok = adamw_init(&opt, &(adamw_config){0.9, 0.999, 1e-8, 1e-5, 0}, sets, NULL,
+                        TRAIN_PART_COUNT, rules, 1, &err) == TL_OK &&
              tt_batch_load(&b, inputs, m, task);
     for (int s = 0; ok && s <= steps; s++) {
         double loss;
