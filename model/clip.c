@@ -194,33 +194,38 @@ static void residual_linear(tl_backend *be, float *y, const float *x, const floa
 
 tl_status clip_layer_attn_forward(tl_backend *be, const clip_tower *t, int l, float *zp,
                                   const float *z, int B, int T, int causal, const int *key_len,
-                                  clip_scratch *s, tl_error *err) {
+                                  const clip_layer_record *rec, clip_scratch *s, tl_error *err) {
     const clip_layer_w *w = &t->layers[l];
     int M = B * T, D = t->width;
     size_t md = (size_t)M * D;
-    float *buf = clip_arena_reserve(s, &s->layer, 4 * md, err);
-    if (!buf) return TL_ERR_NOMEM;
-    float *ln = buf, *q = buf + md, *k = buf + 2 * md, *v = buf + 3 * md;
-    be->layernorm(be, ln, z, w->ln1_w, w->ln1_b, M, D, t->eps); /* ln [M,D] */
-    be->linear(be, q, 0, ln, 0, w->q_w, w->q_b, M, D, D, 0);    /* q,k,v [M,D] */
-    be->linear(be, k, 0, ln, 0, w->k_w, w->k_b, M, D, D, 0);
-    be->linear(be, v, 0, ln, 0, w->v_w, w->v_b, M, D, D, 0);
-    float *att = ln; /* [M,D], heads concatenated */
-    be->attention(be, att, q, D, k, v, D, B, T, T, t->heads, t->head_dim, causal, key_len, NULL);
+    float *buf = rec ? NULL : clip_arena_reserve(s, &s->layer, 4 * md, err);
+    if (!rec && !buf) return TL_ERR_NOMEM;
+    float *ln = rec ? rec->ln1 : buf, *qkv = rec ? rec->qkv : buf + md; /* [M,D], [M,3D] */
+    float *att = rec ? rec->att : ln; /* [M,D], heads concatenated */
+    be->layernorm(be, ln, z, w->ln1_w, w->ln1_b, M, D, t->eps);
+    be->linear(be, qkv, 3 * D, ln, 0, w->q_w, w->q_b, M, D, D, 0);
+    be->linear(be, qkv + D, 3 * D, ln, 0, w->k_w, w->k_b, M, D, D, 0);
+    be->linear(be, qkv + 2 * D, 3 * D, ln, 0, w->v_w, w->v_b, M, D, D, 0);
+    be->attention(be, att, qkv, 3 * D, qkv + D, qkv + 2 * D, 3 * D, B, T, T, t->heads, t->head_dim,
+                  causal, key_len, rec ? rec->probs : NULL);
     residual_linear(be, zp, z, att, M, D, D, w->out_w, w->out_b);
     return TL_OK;
 }
 
 tl_status clip_layer_mlp_forward(tl_backend *be, const clip_tower *t, int l, float *out,
-                                 const float *zp, int B, int T, clip_scratch *s, tl_error *err) {
+                                 const float *zp, int B, int T, const clip_layer_record *rec,
+                                 clip_scratch *s, tl_error *err) {
     const clip_layer_w *w = &t->layers[l];
     int M = B * T, D = t->width, I = t->mlp;
-    float *buf = clip_arena_reserve(s, &s->layer, (size_t)M * (D + I), err);
-    if (!buf) return TL_ERR_NOMEM;
-    float *ln = buf, *h = buf + (size_t)M * D;
+    size_t mi = (size_t)M * I;
+    float *buf = rec ? NULL : clip_arena_reserve(s, &s->layer, (size_t)M * D + mi, err);
+    if (!rec && !buf) return TL_ERR_NOMEM;
+    float *ln = rec ? rec->ln2 : buf, *h = rec ? rec->act : buf + (size_t)M * D;
+    float *pre = rec ? rec->fc1 : h; /* [M,I] quick_gelu input, kept apart when recorded */
     be->layernorm(be, ln, zp, w->ln2_w, w->ln2_b, M, D, t->eps); /* ln [M,D] */
-    be->linear(be, h, 0, ln, 0, w->fc1_w, w->fc1_b, M, D, I, 0); /* h [M,I] */
-    be->quick_gelu(be, h, (size_t)M * I);
+    be->linear(be, pre, 0, ln, 0, w->fc1_w, w->fc1_b, M, D, I, 0);
+    if (pre != h) memcpy(h, pre, mi * sizeof *h);
+    be->quick_gelu(be, h, mi);
     residual_linear(be, out, zp, h, M, I, D, w->fc2_w, w->fc2_b);
     return TL_OK;
 }
@@ -231,8 +236,8 @@ static tl_status tower_forward(tl_backend *be, const clip_tower *t, float *z, in
                                tl_error *err) {
     if (hook) hook(hook_ctx, 0, z, B, T, t->width);
     for (int l = 0; l < t->n_layers; l++) {
-        tl_status st = clip_layer_attn_forward(be, t, l, z, z, B, T, causal, NULL, s, err);
-        if (!st) st = clip_layer_mlp_forward(be, t, l, z, z, B, T, s, err);
+        tl_status st = clip_layer_attn_forward(be, t, l, z, z, B, T, causal, NULL, NULL, s, err);
+        if (!st) st = clip_layer_mlp_forward(be, t, l, z, z, B, T, NULL, s, err);
         if (st) return st;
         if (hook) hook(hook_ctx, l + 1, z, B, T, t->width);
     }

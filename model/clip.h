@@ -82,16 +82,31 @@ void clip_scratch_free(clip_scratch *s);
  * Arenas other than s->layer/s->tower (a caller's own) are freed with s->be->free(a->p). */
 float *clip_arena_reserve(clip_scratch *s, clip_arena *a, size_t floats, tl_error *err);
 
+/* What a layer step keeps for a backward pass (training): caller buffers of M = B·T rows. The
+ * inference path passes NULL and the step uses the scratch instead. */
+typedef struct clip_layer_record {
+    float *ln1;   /* [M, D] LN1(z) */
+    float *qkv;   /* [M, 3D]: Q | K | V */
+    float *probs; /* [B, H, T, T] attention probabilities */
+    float *att;   /* [M, D] attention output, heads concatenated */
+    float *ln2;   /* [M, D] LN2(z') */
+    float *fc1;   /* [M, I] fc1 output (quick_gelu input) */
+    float *act;   /* [M, I] quick_gelu output */
+} clip_layer_record;
+
 /* zp[B,T,D] = z + out_proj(MHA(LN1(z))), z [B,T,D]; zp may equal z. causal: text mask;
- * key_len: per-item key counts or NULL. */
+ * key_len: per-item key counts or NULL. rec: NULL, or ln1, qkv, probs and att are kept there
+ * (then s may be NULL). */
 tl_status clip_layer_attn_forward(tl_backend *be, const clip_tower *tower, int l, float *zp,
                                   const float *z, int B, int T, int causal, const int *key_len,
-                                  clip_scratch *s, tl_error *err);
+                                  const clip_layer_record *rec, clip_scratch *s, tl_error *err);
 
 /* out[B,T,D] = zp + fc2(quick_gelu(fc1(LN2(zp)))); out may equal zp. Callers with adapters
- * add their terms into out afterwards. */
+ * add their terms into out afterwards. rec: NULL, or ln2, fc1 and act are kept there (then s
+ * may be NULL). */
 tl_status clip_layer_mlp_forward(tl_backend *be, const clip_tower *tower, int l, float *out,
-                                 const float *zp, int B, int T, clip_scratch *s, tl_error *err);
+                                 const float *zp, int B, int T, const clip_layer_record *rec,
+                                 clip_scratch *s, tl_error *err);
 
 /* Optional per-layer capture: index 0 = the tower's input state (after pre_layrnorm for
  * vision, the embeddings for text), index l+1 = layer l's output; z is [B,T,D]. */

@@ -99,8 +99,8 @@ static tl_status decoder_mlp_adapters(decoder *d, int l, int n, tl_error *err) {
     size_t a = adapter_scratch_floats(tsa, n), x = xaa_attend_scratch_floats(xaa, 1, n);
     float *scratch = clip_arena_reserve(&m->scratch, &m->tasks->scratch, a > x ? a : x, err);
     if (!scratch) return TL_ERR_NOMEM;
-    tl_status st =
-        clip_layer_mlp_forward(m->be, &m->w.text.tower, l, d->x, d->xp, n, 1, &m->scratch, err);
+    tl_status st = clip_layer_mlp_forward(m->be, &m->w.text.tower, l, d->x, d->xp, n, 1, NULL,
+                                          &m->scratch, err);
     if (st) return st;
     adapter_forward(m->be, tsa, d->x, d->xp, n, scratch);
     size_t kv = (size_t)d->Tv * d->D; /* all hypotheses share the image: one batch of n queries */

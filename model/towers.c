@@ -26,13 +26,13 @@ static float *reserve_scratch(tl_model *m, size_t floats, tl_error *err) {
 /* zp = z + MHSA(LN1(z)). */
 static tl_status stream_attn(tl_model *m, stream *s, int l, tl_error *err) {
     return clip_layer_attn_forward(m->be, s->tower, l, s->zp, s->z, s->B, s->T, s->causal, NULL,
-                                   &m->scratch, err);
+                                   NULL, &m->scratch, err);
 }
 
 /* out = zp + MLP(LN2(zp)) + TSA(zp) (out may be s->z or another buffer, never s->zp). */
 static tl_status stream_mlp_tsa(tl_model *m, stream *s, int l, float *out, tl_error *err) {
     tl_status st =
-        clip_layer_mlp_forward(m->be, s->tower, l, out, s->zp, s->B, s->T, &m->scratch, err);
+        clip_layer_mlp_forward(m->be, s->tower, l, out, s->zp, s->B, s->T, NULL, &m->scratch, err);
     if (st || !s->tsa) return st;
     int rows = s->B * s->T;
     float *scratch = reserve_scratch(m, adapter_scratch_floats(&s->tsa[l], rows), err);

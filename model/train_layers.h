@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "clip.h"
 #include "error.h"
 #include "train_arena.h"
 #include "train_model.h"
@@ -55,18 +56,12 @@ void tr_xaa_backward(tl_backend *be, train_arena *ar, const tr_xaa *x, const tr_
 /* ---- one pre-LN layer: zp = z + MHSA(LN1(z)); out = zp + MLP(LN2(zp)) (+ adapters) ---- */
 typedef struct tr_layer_acts {
     int B, T, causal;
-    const float *z; /* [M, D] the layer's input (borrowed: embeddings or previous out) */
-    float *ln1;     /* [M, D] */
-    float *qkv;     /* [M, 3D]: Q | K | V */
-    float *probs;   /* [B, H, T, T] */
-    float *att;     /* [M, D] heads concatenated */
-    float *zp;      /* [M, D] z' */
-    float *ln2;     /* [M, D] */
-    float *fc1;     /* [M, I] fc1 output (quick_gelu input) */
-    float *act;     /* [M, I] quick_gelu output */
-    float *out;     /* [M, D] layer output */
-    float *dzp;     /* [M, D] gradient of z' (zeroed; adapters and XAA add to it) */
-    float *dout;    /* [M, D] gradient of out (zeroed; the next layer or head adds to it) */
+    const float *z;        /* [M, D] the layer's input (borrowed: embeddings or previous out) */
+    clip_layer_record rec; /* what clip.c's layer steps keep */
+    float *zp;             /* [M, D] z' */
+    float *out;            /* [M, D] layer output */
+    float *dzp;            /* [M, D] gradient of z' (zeroed; adapters and XAA add to it) */
+    float *dout;           /* [M, D] gradient of out (zeroed; the next layer or head adds to it) */
     tr_adapter_acts tsa;
     tr_xaa_acts xaa;
 } tr_layer_acts;
@@ -78,7 +73,8 @@ tl_status tr_layer_attn_forward(tl_backend *be, train_arena *ar, const tr_tower 
 void tr_layer_attn_backward(tl_backend *be, train_arena *ar, const tr_tower *t, int l,
                             const tr_layer_acts *acts, float *dz);
 
-/* acts->out = zp + fc2(quick_gelu(fc1(LN2(zp)))); adapters add into acts->out afterwards. */
+/* acts->out = zp + fc2(quick_gelu(fc1(LN2(zp)))); adapters add into acts->out afterwards.
+ * Both forwards are clip.c's layer steps with acts->rec as their record. */
 tl_status tr_layer_mlp_forward(tl_backend *be, train_arena *ar, const tr_tower *t, int l,
                                tr_layer_acts *acts);
 /* acts->dzp += from acts->dout (the residual and the MLP). */
