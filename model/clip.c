@@ -244,12 +244,11 @@ static tl_status tower_forward(tl_backend *be, const clip_tower *t, float *z, in
     return TL_OK;
 }
 
-/* pooled[B,D] = LN(z rows `rows`), embeds[B,P] = pooled·projᵀ (either may be NULL). */
-static tl_status pool_and_project(tl_backend *be, const float *z, const int32_t *rows, int B, int D,
-                                  float eps, const float *ln_w, const float *ln_b,
-                                  const float *proj, int P, float *pooled, float *embeds,
-                                  clip_scratch *s, tl_error *err) {
-    float *tmp = clip_arena_reserve(s, &s->layer, (size_t)B * D, err);
+tl_status clip_pool_and_project(tl_backend *be, const float *z, const int32_t *rows, int B, int D,
+                                float eps, const float *ln_w, const float *ln_b, const float *proj,
+                                int P, float *gathered, float *pooled, float *embeds,
+                                clip_scratch *s, tl_error *err) {
+    float *tmp = gathered ? gathered : clip_arena_reserve(s, &s->layer, (size_t)B * D, err);
     if (!tmp) return TL_ERR_NOMEM;
     float *out = pooled ? pooled : tmp;
     be->gather_rows(be, tmp, z, rows, B, D);
@@ -261,15 +260,17 @@ static tl_status pool_and_project(tl_backend *be, const float *z, const int32_t 
 /* ---- vision ---- */
 
 tl_status clip_vision_embed(tl_backend *be, const clip_vision_w *w, float *z, const float *pixels,
-                            int B, clip_scratch *s, tl_error *err) {
+                            int B, const clip_embed_record *rec, clip_scratch *s, tl_error *err) {
     int T = w->tokens, D = w->tower.width, K = w->channels * w->patch * w->patch;
-    float *patches = clip_arena_reserve(s, &s->layer, (size_t)B * T * K, err); /* [B,T,K] */
+    /* patches [B,T,K]; emb [B,T,D] before the norm (z itself unless recorded) */
+    float *patches = rec ? rec->patches : clip_arena_reserve(s, &s->layer, (size_t)B * T * K, err);
     if (!patches) return TL_ERR_NOMEM;
+    float *emb = rec ? rec->emb : z;
     be->im2col_patches(be, patches, pixels, B, w->channels, w->image_size, w->patch, 1);
-    be->linear(be, z, 0, patches, 0, w->patch_w, NULL, B * T, K, D, 0); /* CLS rows stay 0 */
-    be->add_rows_periodic(be, z, w->pos_emb, B * T, T, D);
-    for (int b = 0; b < B; b++) be->axpy(be, z + (size_t)b * T * D, w->class_emb, 1.0f, D);
-    be->layernorm(be, z, z, w->pre_ln_w, w->pre_ln_b, B * T, D, w->tower.eps);
+    be->linear(be, emb, 0, patches, 0, w->patch_w, NULL, B * T, K, D, 0); /* CLS rows stay 0 */
+    be->add_rows_periodic(be, emb, w->pos_emb, B * T, T, D);
+    for (int b = 0; b < B; b++) be->axpy(be, emb + (size_t)b * T * D, w->class_emb, 1.0f, D);
+    be->layernorm(be, z, emb, w->pre_ln_w, w->pre_ln_b, B * T, D, w->tower.eps);
     return TL_OK;
 }
 
@@ -278,9 +279,9 @@ tl_status clip_vision_head(tl_backend *be, const clip_vision_w *w, const float *
     int32_t *rows = malloc((size_t)B * sizeof *rows);
     if (!rows) return tl_fail(err, TL_ERR_NOMEM, "vision head: out of memory");
     for (int b = 0; b < B; b++) rows[b] = b * w->tokens; /* the CLS token of each image */
-    tl_status st =
-        pool_and_project(be, z, rows, B, w->tower.width, w->tower.eps, w->post_ln_w, w->post_ln_b,
-                         w->proj, w->projection_dim, pooled, embeds, s, err);
+    tl_status st = clip_pool_and_project(be, z, rows, B, w->tower.width, w->tower.eps, w->post_ln_w,
+                                         w->post_ln_b, w->proj, w->projection_dim, NULL, pooled,
+                                         embeds, s, err);
     free(rows);
     return st;
 }
@@ -291,7 +292,7 @@ tl_status clip_vision_forward(tl_backend *be, const clip_vision_w *w, const floa
     int T = w->tokens, D = w->tower.width;
     float *z = clip_arena_reserve(s, &s->tower, (size_t)B * T * D, err); /* [B,T,D] */
     if (!z) return TL_ERR_NOMEM;
-    tl_status st = clip_vision_embed(be, w, z, pixels, B, s, err);
+    tl_status st = clip_vision_embed(be, w, z, pixels, B, NULL, s, err);
     if (!st) st = tower_forward(be, &w->tower, z, B, T, 0, s, hook, hook_ctx, err);
     if (!st) st = clip_vision_head(be, w, z, B, pooled, embeds, s, err);
     return st;
@@ -319,9 +320,9 @@ tl_status clip_text_head(tl_backend *be, const clip_text_w *w, const float *z, i
     int32_t *rows = malloc((size_t)B * sizeof *rows);
     if (!rows) return tl_fail(err, TL_ERR_NOMEM, "text head: out of memory");
     for (int b = 0; b < B; b++) rows[b] = b * T + pool_pos[b];
-    tl_status st =
-        pool_and_project(be, z, rows, B, w->tower.width, w->tower.eps, w->final_ln_w, w->final_ln_b,
-                         w->proj, w->projection_dim, pooled, embeds, s, err);
+    tl_status st = clip_pool_and_project(be, z, rows, B, w->tower.width, w->tower.eps,
+                                         w->final_ln_w, w->final_ln_b, w->proj, w->projection_dim,
+                                         NULL, pooled, embeds, s, err);
     free(rows);
     return st;
 }

@@ -112,9 +112,25 @@ tl_status clip_layer_mlp_forward(tl_backend *be, const clip_tower *tower, int l,
  * vision, the embeddings for text), index l+1 = layer l's output; z is [B,T,D]. */
 typedef void (*clip_layer_hook)(void *ctx, int index, const float *z, int B, int T, int D);
 
-/* z[B,tokens,D] = pre_layrnorm(patches·Wᵀ with CLS prepended + positions), pixels [B,C,S,S]. */
+/* What clip_vision_embed keeps for a backward pass (training): caller buffers, or NULL on the
+ * inference path (then the scratch and z serve). */
+typedef struct clip_embed_record {
+    float *patches; /* [B·tokens, C·p·p] im2col rows, CLS rows zero */
+    float *emb;     /* [B·tokens, D] before pre_layrnorm */
+} clip_embed_record;
+
+/* z[B,tokens,D] = pre_layrnorm(patches·Wᵀ with CLS prepended + positions), pixels [B,C,S,S].
+ * rec: NULL, or the patches and embeddings are kept there (then s may be NULL). */
 tl_status clip_vision_embed(tl_backend *be, const clip_vision_w *w, float *z, const float *pixels,
-                            int B, clip_scratch *s, tl_error *err);
+                            int B, const clip_embed_record *rec, clip_scratch *s, tl_error *err);
+
+/* pooled[B,D] = LN(z rows `rows`) (weights ln_w, ln_b), embeds[B,P] = pooled·projᵀ; either
+ * output may be NULL. gathered: NULL (the scratch serves), or [B,D] keeping the gathered rows
+ * for a backward pass (then s may be NULL). */
+tl_status clip_pool_and_project(tl_backend *be, const float *z, const int32_t *rows, int B, int D,
+                                float eps, const float *ln_w, const float *ln_b, const float *proj,
+                                int P, float *gathered, float *pooled, float *embeds,
+                                clip_scratch *s, tl_error *err);
 
 /* pooled[B,D] = post_layernorm(z[:,0]) and embeds[B,P] = pooled·projᵀ from the last layer's
  * state z [B,tokens,D]; either output may be NULL. */

@@ -93,17 +93,22 @@ void tr_layer_mlp_backward(tl_backend *be, train_arena *ar, const tr_tower *t, i
 tl_status tr_vision_embed_forward(tl_backend *be, train_arena *ar, const tr_vision *v,
                                   tr_vision_embed_acts *acts, const float *pixels, int B) {
     int T = v->tokens, D = v->tower.width, K = v->channels * v->patch * v->patch, M = B * T;
-    acts->patches = train_arena_floats(ar, (size_t)M * K);
-    acts->emb = train_arena_floats(ar, (size_t)M * D);
+    acts->rec.patches = train_arena_floats(ar, (size_t)M * K);
+    acts->rec.emb = train_arena_floats(ar, (size_t)M * D);
     acts->z = train_arena_floats(ar, (size_t)M * D);
     acts->dz = train_arena_floats(ar, (size_t)M * D);
     if (ar->failed) return TL_ERR_NOMEM;
-    be->im2col_patches(be, acts->patches, pixels, B, v->channels, v->image_size, v->patch, 1);
-    be->linear(be, acts->emb, 0, acts->patches, 0, v->patch_embed.w, NULL, M, K, D, 0);
-    be->add_rows_periodic(be, acts->emb, v->pos_emb, M, T, D);
-    for (int b = 0; b < B; b++) be->axpy(be, acts->emb + (size_t)b * T * D, v->class_emb, 1.0f, D);
-    be->layernorm(be, acts->z, acts->emb, v->pre_ln.w, v->pre_ln.b, M, D, v->tower.eps);
-    return TL_OK;
+    clip_vision_w view = {.tower = {.width = D, .eps = v->tower.eps},
+                          .channels = v->channels,
+                          .image_size = v->image_size,
+                          .patch = v->patch,
+                          .tokens = T,
+                          .patch_w = v->patch_embed.w,
+                          .class_emb = v->class_emb,
+                          .pos_emb = v->pos_emb,
+                          .pre_ln_w = v->pre_ln.w,
+                          .pre_ln_b = v->pre_ln.b};
+    return clip_vision_embed(be, &view, acts->z, pixels, B, &acts->rec, NULL, NULL);
 }
 
 void tr_vision_embed_backward(tl_backend *be, train_arena *ar, const tr_vision *v,
@@ -111,10 +116,10 @@ void tr_vision_embed_backward(tl_backend *be, train_arena *ar, const tr_vision *
     int T = v->tokens, D = v->tower.width, K = v->channels * v->patch * v->patch, M = B * T;
     float *demb = train_arena_floats(ar, (size_t)M * D);
     if (ar->failed) return;
-    be->layernorm_backward(be, demb, v->pre_ln.dw, v->pre_ln.db, acts->dz, acts->emb, v->pre_ln.w,
-                           M, D, v->tower.eps);
+    be->layernorm_backward(be, demb, v->pre_ln.dw, v->pre_ln.db, acts->dz, acts->rec.emb,
+                           v->pre_ln.w, M, D, v->tower.eps);
     if (v->patch_embed.dw)
-        be->linear_backward(be, NULL, 0, v->patch_embed.dw, NULL, demb, 0, acts->patches, 0,
+        be->linear_backward(be, NULL, 0, v->patch_embed.dw, NULL, demb, 0, acts->rec.patches, 0,
                             v->patch_embed.w, M, K, D);
     if (v->dpos_emb) be->sum_rows_periodic(be, v->dpos_emb, demb, M, T, D);
     for (int b = 0; b < B && v->dclass_emb; b++)
@@ -127,8 +132,8 @@ tl_status tr_text_embed_forward(tl_backend *be, train_arena *ar, const tr_text *
     *z = train_arena_floats(ar, (size_t)B * T * D);
     *dz = train_arena_floats(ar, (size_t)B * T * D);
     if (ar->failed) return TL_ERR_NOMEM;
-    be->gather_rows(be, *z, t->tok_emb, ids, B * T, D);
-    be->add_rows_periodic(be, *z, t->pos_emb, B * T, T, D);
+    clip_text_w view = {.tower = {.width = D}, .tok_emb = t->tok_emb, .pos_emb = t->pos_emb};
+    clip_text_embed(be, &view, *z, ids, B, T);
     return TL_OK;
 }
 
@@ -150,10 +155,8 @@ tl_status tr_pool_forward(tl_backend *be, train_arena *ar, const tr_norm *ln, co
     acts->embeds = train_arena_floats(ar, (size_t)B * P);
     acts->dembeds = train_arena_floats(ar, (size_t)B * P);
     if (ar->failed) return TL_ERR_NOMEM;
-    be->gather_rows(be, acts->gathered, z, rows, B, D);
-    be->layernorm(be, acts->pooled, acts->gathered, ln->w, ln->b, B, D, eps);
-    be->linear(be, acts->embeds, 0, acts->pooled, 0, proj->w, NULL, B, D, P, 0);
-    return TL_OK;
+    return clip_pool_and_project(be, z, rows, B, D, eps, ln->w, ln->b, proj->w, P, acts->gathered,
+                                 acts->pooled, acts->embeds, NULL, NULL);
 }
 
 void tr_pool_backward(tl_backend *be, train_arena *ar, const tr_norm *ln, const tr_linear *proj,

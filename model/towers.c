@@ -120,7 +120,7 @@ tl_status task_vision_forward(tl_model *m, int task, const float *pixels, int B,
     float *state = clip_arena_reserve(&m->scratch, &m->tasks->state, 2 * n, err);
     if (!state) return TL_ERR_NOMEM;
     stream s = vision_stream(m, tsa_of(&m->tasks->p->vision, task), NULL, state, state + n, B);
-    tl_status st = clip_vision_embed(m->be, w, s.z, pixels, B, &m->scratch, err);
+    tl_status st = clip_vision_embed(m->be, w, s.z, pixels, B, NULL, &m->scratch, err);
     if (!st) st = stream_contrastive(m, &s, task, memory, err);
     if (!st && embeds) st = clip_vision_head(m->be, w, s.z, B, NULL, embeds, &m->scratch, err);
     return st;
@@ -203,7 +203,7 @@ tl_status task_fusion_forward(tl_model *m, int task, const float *pixels, const 
     stream v = vision_stream(m, p->vision.tsa[task], p->vision.xaa, state, state + nv, B);
     stream t =
         text_stream(m, p->text.tsa[task], p->text.xaa, state + 2 * nv, state + 2 * nv + nt, B);
-    tl_status st = clip_vision_embed(m->be, &m->w.vision, v.z, pixels, B, &m->scratch, err);
+    tl_status st = clip_vision_embed(m->be, &m->w.vision, v.z, pixels, B, NULL, &m->scratch, err);
     if (!st) st = text_stream_start(m, &t, ids, ids_stride, eos, err);
     for (int b = 0; b < B && !st; b++) text_keys[b] = eos[b] + 1;
     for (int l = 0; l < m->w.vision.tower.n_layers && !st; l++)

@@ -83,10 +83,9 @@ void tr_layer_mlp_backward(tl_backend *be, train_arena *ar, const tr_tower *t, i
 
 /* ---- embeddings ---- */
 typedef struct tr_vision_embed_acts {
-    float *patches; /* [B·tokens, C·p·p], CLS rows zero */
-    float *emb;     /* [B·tokens, D] before pre_layrnorm */
-    float *z;       /* [B·tokens, D] the tower input */
-    float *dz;      /* its gradient (zeroed) */
+    clip_embed_record rec; /* patches and embeddings before pre_layrnorm */
+    float *z;              /* [B·tokens, D] the tower input */
+    float *dz;             /* its gradient (zeroed) */
 } tr_vision_embed_acts;
 
 /* pixels [B, C, S, S] -> acts->z = pre_layrnorm(patch·Wᵀ, CLS prepended, + positions). */
