@@ -37,7 +37,7 @@ static tl_status stream_mlp_tsa(tl_model *m, stream *s, int l, float *out, tl_er
     int rows = s->B * s->T;
     float *scratch = reserve_scratch(m, adapter_scratch_floats(&s->tsa[l], rows), err);
     if (!scratch) return TL_ERR_NOMEM;
-    adapter_forward(m->be, &s->tsa[l], out, s->zp, rows, scratch);
+    adapter_forward(m->be, &s->tsa[l], out, s->zp, rows, NULL, scratch);
     return TL_OK;
 }
 
@@ -57,7 +57,7 @@ static tl_status stream_xaa(tl_model *m, stream *s, int l, const float *y, int T
         rest = probs + probs_n;
         memset(out, 0, out_n * sizeof *out);
     }
-    xaa_forward(m->be, x, out, s->zp, y, B, T, Ty, key_len, probs, rest);
+    xaa_forward(m->be, x, out, s->zp, y, B, T, Ty, key_len, probs, NULL, rest);
     if (tracing) {
         int dims[4] = {B, T, x->dq}, pdims[4] = {B, x->heads, T, Ty};
         tasks_trace(m, out, dims, 3, "%s%s_xaa", prefix, s->name);

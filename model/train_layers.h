@@ -10,42 +10,30 @@
 
 #include <stdint.h>
 
+#include "adapter.h"
 #include "clip.h"
 #include "error.h"
 #include "train_arena.h"
 #include "train_model.h"
 
 /* ---- adapter: out += s·(up·relu(down·LN(x) + b_down) + b_up) ---- */
-typedef struct tr_adapter_acts {
-    float *ln;  /* [M, D] LN(x) */
-    float *pre; /* [M, r] down output (relu input) */
-    float *hid; /* [M, r] relu output */
-    float *up;  /* [M, D] up output, before the scale */
-} tr_adapter_acts;
-
-/* x, out [M, D] (out may not alias x). */
+/* x, out [M, D] (out may not alias x); adapter.c's adapter_forward keeping acts. */
 tl_status tr_adapter_forward(tl_backend *be, train_arena *ar, const tr_adapter *a,
-                             tr_adapter_acts *acts, float *out, const float *x, int M);
+                             adapter_record *acts, float *out, const float *x, int M);
 /* dx [M, D] += from dout [M, D]; x as in the forward. */
 void tr_adapter_backward(tl_backend *be, train_arena *ar, const tr_adapter *a,
-                         const tr_adapter_acts *acts, float *dx, const float *dout, const float *x,
+                         const adapter_record *acts, float *dx, const float *dout, const float *x,
                          int M);
 
 /* ---- XAA: out += A(concat_h softmax(Q_h K_hᵀ/√d + mask) V_h) ---- */
 typedef struct tr_xaa_acts {
     int B, Tq, Tk;
     const int *key_len; /* borrowed, or NULL */
-    float *ln_q;        /* [B·Tq, Dq] */
-    float *q;           /* [B·Tq, Dq] */
-    float *ln_kv;       /* [B·Tk, Dc] */
-    float *kv;          /* [B·Tk, 2·Dq]: K | V */
-    float *probs;       /* [B, H, Tq, Tk] */
-    float *att;         /* [B·Tq, Dq] heads concatenated */
-    tr_adapter_acts adapter;
+    xaa_record rec;     /* what adapter.c's xaa_forward keeps */
 } tr_xaa_acts;
 
 /* zp [B, Tq, Dq] queries, y [B, Tk, Dc] the other stream; key_len: keys ≥ key_len[b] masked
- * (NULL: none; borrowed until the backward). out [B, Tq, Dq]. */
+ * (NULL: none; borrowed until the backward). out [B, Tq, Dq]. adapter.c's xaa_forward. */
 tl_status tr_xaa_forward(tl_backend *be, train_arena *ar, const tr_xaa *x, tr_xaa_acts *acts,
                          float *out, const float *zp, const float *y, int B, int Tq, int Tk,
                          const int *key_len);
@@ -62,7 +50,7 @@ typedef struct tr_layer_acts {
     float *out;            /* [M, D] layer output */
     float *dzp;            /* [M, D] gradient of z' (zeroed; adapters and XAA add to it) */
     float *dout;           /* [M, D] gradient of out (zeroed; the next layer or head adds to it) */
-    tr_adapter_acts tsa;
+    adapter_record tsa;
     tr_xaa_acts xaa;
 } tr_layer_acts;
 
