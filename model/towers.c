@@ -1,12 +1,13 @@
 /* The encoders in FAME-ViL's modes (MODEL.md §2): contrastive (each tower alone with TSA_task),
- * fusion (lock-step, XAA both ways) and generative with teacher forcing, built from clip.h's
- * per-layer steps plus adapter.h. Not for: cached caption decoding (decode.c) or the API. */
+ * fusion (lock-step, XAA both ways) and generative (teacher forcing) in modes.c's order, from
+ * clip.h's layer steps and adapter.h. Not for: cached caption decoding (decode.c) or the API. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapter.h"
 #include "heads.h"
+#include "modes.h"
 #include "tasks_internal.h"
 
 /* One tower's state during a task forward. */
@@ -153,24 +154,60 @@ tl_status task_text_forward(tl_model *m, int task, const int32_t *ids, int ids_s
     return st;
 }
 
-/* One fusion layer: both self-attentions, then in each stream MLP + TSA + XAA reading the
- * other stream's z' (vision queries see text keys 0..EOS). */
-static tl_status fusion_layer(tl_model *m, stream *v, stream *t, int l, const int *text_keys,
-                              int task, tl_error *err) {
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "fusion.%s.layer%d.", tl_task_name(task), l);
-    tl_status st = stream_attn(m, v, l, err);
-    if (!st) st = stream_attn(m, t, l, err);
-    if (st) return st;
-    trace_state(m, v, v->zp, "vision_z_prime", prefix);
-    trace_state(m, t, t->zp, "text_z_prime", prefix);
-    st = stream_mlp_tsa(m, v, l, v->z, err);
-    if (!st) st = stream_xaa(m, v, l, t->zp, t->T, text_keys, prefix, err);
-    if (!st) st = stream_mlp_tsa(m, t, l, t->z, err);
-    if (!st) st = stream_xaa(m, t, l, v->zp, v->T, NULL, prefix, err);
-    trace_state(m, v, v->z, "vision_out", prefix);
-    trace_state(m, t, t->z, "text_out", prefix);
+/* The streams of a fusion or generative forward, for modes.c's step order. */
+typedef struct mode_run {
+    tl_model *m;
+    stream *s[2];         /* by mode_stream (no vision stream in generative mode) */
+    const int *text_keys; /* fusion: the text keys vision queries see */
+    const float *memory;  /* generative: [L, B, Tv, Dv] vision layer outputs; else NULL */
+    int Tv;
+    char prefix[64]; /* of trace names */
+    tl_error *err;
+} mode_run;
+
+/* z' of stream i, traced as {prefix}{name}_z_prime. */
+static tl_status run_attn(void *ctx, mode_stream i, int l) {
+    mode_run *r = ctx;
+    stream *s = r->s[i];
+    tl_status st = stream_attn(r->m, s, l, r->err);
+    char what[32];
+    snprintf(what, sizeof what, "%s_z_prime", s->name);
+    if (!st) trace_state(r->m, s, s->zp, what, r->prefix);
     return st;
+}
+
+static tl_status run_mlp_tsa(void *ctx, mode_stream i, int l) {
+    mode_run *r = ctx;
+    return stream_mlp_tsa(r->m, r->s[i], l, r->s[i]->z, r->err);
+}
+
+/* XAA of stream i over the other stream's z' (fusion) or vision layer l's output. */
+static tl_status run_xaa(void *ctx, mode_stream i, int l) {
+    mode_run *r = ctx;
+    stream *s = r->s[i];
+    if (r->memory) {
+        size_t per_layer = (size_t)s->B * r->Tv * r->m->w.vision.tower.width;
+        return stream_xaa(r->m, s, l, r->memory + l * per_layer, r->Tv, NULL, r->prefix, r->err);
+    }
+    const stream *y = r->s[MODE_TEXT - i];
+    const int *keys = i == MODE_VISION ? r->text_keys : NULL;
+    return stream_xaa(r->m, s, l, y->zp, y->T, keys, r->prefix, r->err);
+}
+
+static const mode_steps inference_steps = {run_attn, run_mlp_tsa, run_xaa};
+
+/* Every fusion layer (modes.c's order; vision queries see text keys 0..EOS). */
+static tl_status fusion_layers(tl_model *m, stream *v, stream *t, const int *text_keys, int task,
+                               tl_error *err) {
+    mode_run r = {m, {v, t}, text_keys, NULL, 0, "", err};
+    for (int l = 0; l < v->tower->n_layers; l++) {
+        snprintf(r.prefix, sizeof r.prefix, "fusion.%s.layer%d.", tl_task_name(task), l);
+        tl_status st = mode_fusion_layer(&inference_steps, &r, l);
+        if (st) return st;
+        trace_state(m, v, v->z, "vision_out", r.prefix);
+        trace_state(m, t, t->z, "text_out", r.prefix);
+    }
+    return TL_OK;
 }
 
 /* fused = projected CLS + projected EOS of the fusion streams (either output may be NULL). */
@@ -206,8 +243,7 @@ tl_status task_fusion_forward(tl_model *m, int task, const float *pixels, const 
     tl_status st = clip_vision_embed(m->be, &m->w.vision, v.z, pixels, B, NULL, &m->scratch, err);
     if (!st) st = text_stream_start(m, &t, ids, ids_stride, eos, err);
     for (int b = 0; b < B && !st; b++) text_keys[b] = eos[b] + 1;
-    for (int l = 0; l < m->w.vision.tower.n_layers && !st; l++)
-        st = fusion_layer(m, &v, &t, l, text_keys, task, err);
+    if (!st) st = fusion_layers(m, &v, &t, text_keys, task, err);
     if (!st) st = fusion_heads(m, &v, &t, eos, image_embeds, text_embeds, fused, err);
     free(eos);
     return st;
@@ -217,17 +253,12 @@ tl_status task_fusion_forward(tl_model *m, int task, const float *pixels, const 
  * layer l reading vision layer l's output memory[l] (no mask). */
 static tl_status generative_text_layers(tl_model *m, stream *s, const float *memory, int Tv,
                                         tl_error *err) {
-    size_t per_layer = (size_t)s->B * Tv * m->w.vision.tower.width;
+    mode_run r = {m, {NULL, s}, NULL, memory, Tv, "", err};
     for (int l = 0; l < s->tower->n_layers; l++) {
-        char prefix[64];
-        snprintf(prefix, sizeof prefix, "generative.layer%d.", l);
-        tl_status st = stream_attn(m, s, l, err);
+        snprintf(r.prefix, sizeof r.prefix, "generative.layer%d.", l);
+        tl_status st = mode_generative_layer(&inference_steps, &r, l);
         if (st) return st;
-        trace_state(m, s, s->zp, "text_z_prime", prefix);
-        st = stream_mlp_tsa(m, s, l, s->z, err);
-        if (!st) st = stream_xaa(m, s, l, memory + l * per_layer, Tv, NULL, prefix, err);
-        if (st) return st;
-        trace_state(m, s, s->z, "text_out", prefix);
+        trace_state(m, s, s->z, "text_out", r.prefix);
     }
     return TL_OK;
 }
