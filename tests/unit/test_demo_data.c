@@ -2,7 +2,6 @@
  * the catalogue, images, triplets, transactions and split provenance, and the errors. Needs
  * Debian's dataset-fashion-mnist (deploy/setup.sh installs it). */
 #include <dirent.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <png.h>
 #include <stddef.h>
@@ -16,6 +15,7 @@
 #include "demo_data.h"
 #include "demo_render.h"
 #include "fashion_mnist.h"
+#include "test_util.h"
 
 #define TRAIN_SIZE 20
 #define TEST_SIZE  30
@@ -31,10 +31,6 @@ static char root[256], dir_a[300], dir_b[300], dir_c[300];
 static item items[MAX_ITEMS];
 static int n_items;
 
-static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
-    return remove(path);
-}
-
 static tl_status generate(const char *dir, uint64_t seed) {
     demo_options opts;
     demo_default_options(&opts);
@@ -47,20 +43,11 @@ static tl_status generate(const char *dir, uint64_t seed) {
     return st;
 }
 
-/* Whole file into a fresh buffer (caller frees); NULL if unreadable. */
+/* DIR/NAME whole, NUL-terminated (caller frees); NULL if unreadable. */
 static char *read_file(const char *dir, const char *name, size_t *len) {
     char path[600];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    rewind(f);
-    char *buf = malloc((size_t)size + 1);
-    *len = fread(buf, 1, (size_t)size, f);
-    buf[*len] = '\0';
-    fclose(f);
-    return buf;
+    return tu_read_file(path, len);
 }
 
 static int files_equal(const char *a, const char *b, const char *name) {
@@ -368,9 +355,7 @@ TEST(errors_are_clear_and_leave_nothing) {
 }
 
 int main(void) {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(root, sizeof root, "%s/test_demo_data.XXXXXX", tmp ? tmp : "/tmp");
-    if (!mkdtemp(root)) return 1;
+    if (tu_make_temp_dir(root, sizeof root, "test_demo_data")) return 1;
     snprintf(dir_a, sizeof dir_a, "%s/a", root);
     snprintf(dir_b, sizeof dir_b, "%s/b", root);
     snprintf(dir_c, sizeof dir_c, "%s/c", root);
@@ -384,6 +369,6 @@ int main(void) {
     RUN(transactions_are_chains_of_2_to_4_turns);
     RUN(items_come_from_their_split);
     RUN(errors_are_clear_and_leave_nothing);
-    nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_remove_tree(root);
     return th_done();
 }

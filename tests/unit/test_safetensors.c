@@ -9,6 +9,7 @@
 
 #include "harness.h"
 #include "safetensors.h"
+#include "test_util.h"
 
 /* ---- helpers ---- */
 
@@ -43,24 +44,16 @@ static tl_status open_header(const char *header, size_t data_len, tl_error *err)
     return s;
 }
 
-static char temp_dir[64];
+static char temp_dir[256];
 
 static const char *temp_path(const char *name) {
-    static char path[256];
+    static char path[300];
     snprintf(path, sizeof path, "%s/%s", temp_dir, name);
     return path;
 }
 
 static void write_text(const char *name, const char *text) {
-    FILE *fp = fopen(temp_path(name), "w");
-    fputs(text, fp);
-    fclose(fp);
-}
-
-static void remove_temp_files(void) {
-    const char *names[] = {"rt.safetensors", "empty.safetensors", "model.safetensors.index.json",
-                           "part-1.safetensors", "part-2.safetensors"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(temp_path(names[i]));
+    tu_write_text(temp_path(name), text);
 }
 
 static st_tensor make_tensor(const char *name, st_dtype dt, int ndim, const int64_t *shape,
@@ -556,8 +549,7 @@ TEST(write_rejects_bad_tensors) {
 }
 
 int main(void) {
-    snprintf(temp_dir, sizeof temp_dir, "/tmp/test_safetensors.XXXXXX");
-    if (!mkdtemp(temp_dir)) {
+    if (tu_make_temp_dir(temp_dir, sizeof temp_dir, "test_safetensors")) {
         perror("mkdtemp");
         return 1;
     }
@@ -590,7 +582,6 @@ int main(void) {
     RUN(get_f32_wrong_shape);
     RUN(get_f32_non_float_dtype);
     RUN(write_rejects_bad_tensors);
-    remove_temp_files();
-    rmdir(temp_dir);
+    tu_remove_tree(temp_dir);
     return th_done();
 }

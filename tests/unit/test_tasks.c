@@ -5,12 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "beam.h"
 #include "harness.h"
 #include "model_internal.h"
 #include "tailor_model.h"
+#include "test_util.h"
 
 static char tailor_dir[1024], clip_dir[1024];
 
@@ -155,49 +155,15 @@ TEST(beam_captions_are_well_formed) {
 /* ---- checkpoints lacking parts ---- */
 
 /* Copies tailor-tiny's config.json and its weights without the tensors drop() selects, and
- * with `shrink` (may be NULL) one element shorter, into a new temp dir written to dir. */
+ * with `shrink` (may be NULL) one element shorter, into a new temp dir written to dir (size
+ * 256; remove it with tu_remove_tree). Returns 1 on success. */
 static int write_variant(char *dir, int (*drop)(const char *), const char *shrink) {
-    strcpy(dir, "/tmp/tl_tasks_XXXXXX");
-    if (!mkdtemp(dir)) return 0;
+    if (tu_make_temp_dir(dir, 256, "tl_tasks")) return 0;
     char src[1200], dst[1200];
     snprintf(src, sizeof src, "%s/config.json", tailor_dir);
     snprintf(dst, sizeof dst, "%s/config.json", dir);
-    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
-    char buf[4096];
-    size_t got;
-    while (in && out && (got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, out);
-    int ok = in && out;
-    if (in) fclose(in);
-    if (out && fclose(out)) ok = 0;
-    st_file *st = NULL;
-    tl_error err;
-    if (!ok || st_open_dir(&st, tailor_dir, &err)) return 0;
-    size_t n = st_count(st), kept = 0;
-    st_tensor *ts = calloc(n, sizeof *ts);
-    for (size_t i = 0; ts && i < n; i++) {
-        const st_tensor *t = st_at(st, i);
-        if (drop && drop(t->name)) continue;
-        ts[kept] = *t;
-        if (shrink && !strcmp(t->name, shrink)) {
-            ts[kept].shape[t->ndim - 1]--;
-            ts[kept].nbytes = (size_t)st_numel(&ts[kept]) * st_dtype_size(t->dtype);
-        }
-        kept++;
-    }
-    snprintf(dst, sizeof dst, "%s/model.safetensors", dir);
-    ok = ts && st_write(dst, ts, kept, NULL, &err) == TL_OK;
-    free(ts);
-    st_close(st);
-    return ok;
-}
-
-static void remove_variant(const char *dir) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    unlink(path);
-    rmdir(dir);
+    tu_tensor_edit edit = {.drop = drop, .shrink = shrink};
+    return !tu_copy_file(src, dst) && tu_write_variant(dir, tailor_dir, &edit) == TL_OK;
 }
 
 static int drop_fic_head_and_xaa(const char *name) {
@@ -212,7 +178,7 @@ static tl_image grey_image(int w, int h) {
 }
 
 TEST(capabilities_follow_present_parts) {
-    char dir[64];
+    char dir[256];
     REQUIRE(write_variant(dir, drop_fic_head_and_xaa, NULL));
     tl_model *m = NULL;
     tl_error err;
@@ -248,11 +214,11 @@ TEST(capabilities_follow_present_parts) {
         free(v);
         tl_model_close(m);
     }
-    remove_variant(dir);
+    tu_remove_tree(dir);
 }
 
 TEST(wrong_adapter_shape_fails_to_load) {
-    char dir[64];
+    char dir[256];
     const char *name = "text_model.encoder.layers.1.tsa.tgir.down.weight";
     REQUIRE(write_variant(dir, NULL, name));
     tl_model *m = NULL;
@@ -260,7 +226,7 @@ TEST(wrong_adapter_shape_fails_to_load) {
     tl_status st = tl_model_open(&m, dir, NULL, &err);
     CHECK(st == TL_ERR_FORMAT && m == NULL);
     CHECKF(strstr(err.message, name) != NULL, "%s", err.message);
-    remove_variant(dir);
+    tu_remove_tree(dir);
 }
 
 /* ---- zero-shot fallbacks on plain CLIP ---- */

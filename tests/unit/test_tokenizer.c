@@ -10,6 +10,7 @@
 #include "harness.h"
 #include "html_entities.h"
 #include "safetensors.h"
+#include "test_util.h"
 #include "tokenizer.h"
 
 #define CONTEXT_LEN 77
@@ -307,11 +308,7 @@ static const char *write_temp(const char *dir, const char *name, const char *tex
     static char path[2][4096];
     char *p = path[strcmp(name, "vocab.json") == 0 ? 0 : 1];
     snprintf(p, sizeof path[0], "%s/%s", dir, name);
-    FILE *f = fopen(p, "wb");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
+    tu_write_text(p, text);
     return p;
 }
 
@@ -326,8 +323,8 @@ static void check_load_fails(const char *vocab, const char *merges, tl_status co
 }
 
 TEST(bad_vocabulary_files_are_named) {
-    char dir[] = "/tmp/test_tokenizer_XXXXXX";
-    REQUIRE(mkdtemp(dir));
+    char dir[256];
+    REQUIRE(!tu_make_temp_dir(dir, sizeof dir, "test_tokenizer"));
     char real_vocab[4096], real_merges[4096];
     snprintf(real_vocab, sizeof real_vocab, "%s", testdata_path("clip-vocab/vocab.json"));
     snprintf(real_merges, sizeof real_merges, "%s", testdata_path("clip-vocab/merges.txt"));
@@ -360,9 +357,7 @@ TEST(bad_vocabulary_files_are_named) {
         snprintf(where, sizeof where, "%s:", path);
         check_load_fails(real_vocab, path, TL_ERR_FORMAT, where, what);
     }
-    unlink(write_temp(dir, "vocab.json", ""));
-    unlink(write_temp(dir, "merges.txt", ""));
-    rmdir(dir);
+    tu_remove_tree(dir);
 }
 
 /* Encodes every clip-tiny case and counts mismatches; run from several threads at once. */
