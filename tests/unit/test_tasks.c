@@ -16,16 +16,21 @@ static char tailor_dir[1024], clip_dir[1024];
 
 /* ---- helpers ---- */
 
-static float *input_f32(const char *name, size_t *count) {
+/* tailor-tiny's input images (pixel_values of inputs.safetensors; caller frees): *n images of
+ * *per floats, m's image size. NULL (and *n = 0) when missing. */
+static float *input_pixels(const tl_model *m, int *n, size_t *per) {
+    const tl_model_info *info = tl_model_get_info(m);
+    *per = 3 * (size_t)info->image_size * info->image_size;
+    *n = 0;
     char path[1200];
     snprintf(path, sizeof path, "%s/inputs.safetensors", tailor_dir);
     st_file *f = NULL;
     tl_error err;
     if (st_open(&f, path, &err)) return NULL;
-    const st_tensor *t = st_find(f, name);
+    const st_tensor *t = st_find(f, "pixel_values");
     float *out = t ? malloc((size_t)st_numel(t) * sizeof *out) : NULL;
     if (out) st_to_f32(t, out);
-    if (out && count) *count = (size_t)st_numel(t);
+    if (out) *n = (int)((size_t)st_numel(t) / *per);
     st_close(f);
     return out;
 }
@@ -57,10 +62,10 @@ TEST(cached_decoding_equals_full_recomputation) {
     tl_model *m = NULL;
     tl_error err;
     REQUIRE(tl_model_open(&m, tailor_dir, NULL, &err) == TL_OK);
-    const tl_model_info *info = tl_model_get_info(m);
-    size_t n_px = 0, per = 3 * (size_t)info->image_size * info->image_size;
-    float *pixels = input_f32("pixel_values", &n_px);
-    int V = info->vocab_size, limit = 12, n_images = pixels ? (int)(n_px / per) : 0;
+    int n_images;
+    size_t per;
+    float *pixels = input_pixels(m, &n_images, &per);
+    int V = tl_model_get_info(m)->vocab_size, limit = 12;
     step_logits s = {V, limit, malloc((size_t)limit * V * sizeof(float))};
     float *full = malloc((size_t)limit * V * sizeof(float));
     CHECK(pixels && n_images > 0 && s.rows && full);
@@ -129,13 +134,13 @@ TEST(beam_captions_are_well_formed) {
     tl_model *m = NULL;
     tl_error err;
     REQUIRE(tl_model_open(&m, tailor_dir, NULL, &err) == TL_OK);
-    const tl_model_info *info = tl_model_get_info(m);
-    size_t n_px = 0, per = 3 * (size_t)info->image_size * info->image_size;
-    float *pixels = input_f32("pixel_values", &n_px);
+    int n_images;
+    size_t per;
+    float *pixels = input_pixels(m, &n_images, &per);
     REQUIRE(pixels);
-    int V = info->vocab_size;
-    for (size_t i = 0; i < n_px / per; i++) {
-        const float *px = pixels + i * per;
+    int V = tl_model_get_info(m)->vocab_size;
+    for (int i = 0; i < n_images; i++) {
+        const float *px = pixels + (size_t)i * per;
         int32_t greedy[12], beam1[12], beam3[12];
         int n_greedy = 0, n1 = 0, n3 = 0;
         tl_caption_opts g = {.beam = 0, .max_tokens = 12}, b1 = {.beam = 1, .max_tokens = 12},
