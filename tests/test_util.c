@@ -33,13 +33,14 @@ int tu_write_text(const char *path, const char *text) {
 }
 
 int tu_copy_file(const char *src, const char *dst) {
-    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
-    char buf[4096];
+    FILE *in = fopen(src, "rb"), *out = in ? fopen(dst, "wb") : NULL;
+    char buf[1 << 16];
     size_t got;
     int ok = in && out;
     while (ok && (got = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, got, out) == got;
-    if (in) ok &= !ferror(in), fclose(in);
+    ok = ok && !ferror(in);
     if (out && fclose(out)) ok = 0;
+    if (in) fclose(in);
     return ok ? 0 : -1;
 }
 

@@ -18,7 +18,8 @@ void tu_remove_tree(const char *path);
 /* Writes text to path (created or truncated). Returns 0, or -1 when it cannot. */
 int tu_write_text(const char *path, const char *text);
 
-/* Copies the file src to dst byte for byte. Returns 0, or -1 when it cannot. */
+/* Copies the file src to dst byte for byte (dst is not created when src cannot be opened).
+ * Returns 0, or -1 when it cannot. */
 int tu_copy_file(const char *src, const char *dst);
 
 /* The whole file at path, NUL-terminated (malloc'd; caller frees), its length in *len (may be
