@@ -299,7 +299,11 @@ static int write_config(const char *path, const clip_preset *p, int adapters) {
 
 /* Draws every tensor's values into one arena and writes model.safetensors atomically. */
 static int write_weights(const char *path, const spec_list *l, uint64_t seed) {
-    st_tensor *tensors = calloc(l->count, sizeof *tensors);
+    st_tensor *tensors = calloc(l->count + 1, sizeof *tensors);
+    if (!tensors) {
+        fprintf(stderr, "make_random_clip: out of memory for %zu tensors\n", l->count);
+        return 1;
+    }
     int64_t total = 0;
     for (size_t i = 0; i < l->count; i++) {
         st_tensor *t = &tensors[i];
@@ -311,8 +315,9 @@ static int write_weights(const char *path, const spec_list *l, uint64_t seed) {
         total += st_numel(t);
     }
     float *arena = malloc((size_t)total * sizeof *arena);
-    if (!tensors || !arena) {
+    if (!arena) {
         fprintf(stderr, "make_random_clip: out of memory for %lld floats\n", (long long)total);
+        free(tensors);
         return 1;
     }
     rng r;
