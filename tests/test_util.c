@@ -57,6 +57,13 @@ char *tu_read_file(const char *path, size_t *len) {
     return buf;
 }
 
+tl_model *tu_open_model(const char *dir) {
+    tl_model *m = NULL;
+    tl_error err;
+    if (tl_model_open(&m, dir, NULL, &err)) printf("# %s: %s\n", dir, err.message);
+    return m;
+}
+
 /* t with the edit's shrink applied when it names t. */
 static st_tensor edited(const st_tensor *t, const tu_tensor_edit *edit) {
     if (edit->replace && !strcmp(t->name, edit->replace->name)) return *edit->replace;

@@ -1,12 +1,13 @@
 /* Helpers that several unit tests share: temporary directories, whole-file reads and writes,
- * checkpoint variants (a model.safetensors with tensors dropped, shrunk, replaced or added).
- * Not for: assertions (harness.h) or anything a test checks itself. */
+ * opening a checkpoint, checkpoint variants (a model.safetensors with tensors dropped, shrunk,
+ * replaced or added). Not for: assertions (harness.h) or anything a test checks itself. */
 #ifndef TL_TEST_UTIL_H
 #define TL_TEST_UTIL_H
 
 #include <stddef.h>
 
 #include "safetensors.h"
+#include "tailor_model.h"
 
 /* Creates a fresh directory $TMPDIR/NAME.XXXXXX (/tmp without TMPDIR) and writes its path
  * into dir[size]. Returns 0, or -1 with dir[0] = 0. Remove it with tu_remove_tree. */
@@ -25,6 +26,10 @@ int tu_copy_file(const char *src, const char *dst);
 /* The whole file at path, NUL-terminated (malloc'd; caller frees), its length in *len (may be
  * NULL). NULL when it cannot be read. */
 char *tu_read_file(const char *path, size_t *len);
+
+/* Opens the checkpoint in dir with default options (caller closes with tl_model_close); NULL
+ * after printing why as a TAP comment. */
+tl_model *tu_open_model(const char *dir);
 
 /* How tu_write_variant changes a checkpoint's tensors; zero fields change nothing. */
 typedef struct tu_tensor_edit {

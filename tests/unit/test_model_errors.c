@@ -128,15 +128,8 @@ TEST(extra_tensors_are_ignored) {
     expect_weights(NULL, NULL, extra, 2, TL_OK, NULL);
 }
 
-static tl_model *open_clip_tiny(void) {
-    tl_model *m = NULL;
-    tl_error err;
-    if (tl_model_open(&m, clip_dir, NULL, &err)) printf("# %s\n", err.message);
-    return m;
-}
-
 TEST(oversized_text_is_limit) {
-    tl_model *m = open_clip_tiny();
+    tl_model *m = tu_open_model(clip_dir);
     REQUIRE(m);
     size_t len = 1 << 20;
     char *text = malloc(len + 1);
@@ -152,7 +145,7 @@ TEST(oversized_text_is_limit) {
 }
 
 TEST(bad_inputs_are_rejected) {
-    tl_model *m = open_clip_tiny();
+    tl_model *m = tu_open_model(clip_dir);
     REQUIRE(m);
     int ctx = tl_model_get_info(m)->context_length, P = tl_model_get_info(m)->projection_dim;
     int32_t *ids = calloc(2 * (size_t)ctx, sizeof *ids);

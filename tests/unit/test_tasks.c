@@ -59,9 +59,9 @@ static int argmax(const float *x, int n) {
 /* ---- decoder ---- */
 
 TEST(cached_decoding_equals_full_recomputation) {
-    tl_model *m = NULL;
+    tl_model *m = tu_open_model(tailor_dir);
+    REQUIRE(m);
     tl_error err;
-    REQUIRE(tl_model_open(&m, tailor_dir, NULL, &err) == TL_OK);
     int n_images;
     size_t per;
     float *pixels = input_pixels(m, &n_images, &per);
@@ -131,9 +131,9 @@ TEST(beam_search_rule) {
 }
 
 TEST(beam_captions_are_well_formed) {
-    tl_model *m = NULL;
+    tl_model *m = tu_open_model(tailor_dir);
+    REQUIRE(m);
     tl_error err;
-    REQUIRE(tl_model_open(&m, tailor_dir, NULL, &err) == TL_OK);
     int n_images;
     size_t per;
     float *pixels = input_pixels(m, &n_images, &per);
@@ -243,9 +243,9 @@ static void normalize(float *x, int n) {
 }
 
 TEST(plain_clip_runs_zero_shot) {
-    tl_model *m = NULL;
+    tl_model *m = tu_open_model(clip_dir);
+    REQUIRE(m);
     tl_error err;
-    REQUIRE(tl_model_open(&m, clip_dir, NULL, &err) == TL_OK);
     CHECK(tl_model_capabilities(m) == 0);
     int P = tl_model_get_info(m)->projection_dim;
     char path[1200];
