@@ -64,6 +64,15 @@ static void copy_string(char *dst, size_t size, json_t *obj, const char *key) {
     snprintf(dst, size, "%s", s ? s : "");
 }
 
+/* Ends the line at line with a NUL; returns where the next one starts (the text's end after
+ * the last line). */
+static char *cut_line(char *line) {
+    char *end = strchr(line, '\n');
+    if (!end) return line + strlen(line);
+    *end = '\0';
+    return end + 1;
+}
+
 /* Parses catalogue.jsonl of dir into items[]; returns the number of malformed lines. */
 static int load_catalogue(const char *dir) {
     size_t len;
@@ -71,8 +80,7 @@ static int load_catalogue(const char *dir) {
     int bad = 0;
     n_items = 0;
     for (char *line = text, *next; line && *line; line = next) {
-        next = strchr(line, '\n');
-        *next++ = '\0';
+        next = cut_line(line);
         json_t *obj = json_loads(line, 0, NULL);
         json_t *attrs = json_object_get(obj, "attributes");
         const char *keys[] = {"sku",         "title", "description", "category",
@@ -166,8 +174,7 @@ static int each_line(const char *dir, const char *name, int (*check)(json_t *), 
     int lines = 0;
     *failed = 0;
     for (char *line = text, *next; *line; line = next) {
-        next = strchr(line, '\n');
-        *next++ = '\0';
+        next = cut_line(line);
         json_t *obj = json_loads(line, 0, NULL);
         *failed += !obj || !check(obj);
         json_decref(obj);
@@ -272,24 +279,27 @@ TEST(images_are_rgb_png_at_least_64) {
     }
 }
 
+/* Both files (train, test) of dir_a hold at least TRAIN_SIZE lines (what: their records), every
+ * one of which valid accepts. */
+static void check_jsonl_files(const char *const files[2], int (*valid)(json_t *),
+                              const char *what) {
+    for (int f = 0; f < 2; f++) {
+        int failed = 0, lines = each_line(dir_a, files[f], valid, &failed);
+        CHECKF(lines >= TRAIN_SIZE, "%s: %d %s", files[f], lines, what);
+        CHECKF(failed == 0, "%s: %d bad %s", files[f], failed, what);
+    }
+}
+
 TEST(triplets_change_named_attributes_of_one_garment) {
     REQUIRE(load_catalogue(dir_a) == 0);
-    const char *files[] = {"triplets-train.jsonl", "triplets-test.jsonl"};
-    for (int f = 0; f < 2; f++) {
-        int failed = 0, lines = each_line(dir_a, files[f], valid_turn, &failed);
-        CHECKF(lines >= TRAIN_SIZE, "%s: %d triplets", files[f], lines);
-        CHECKF(failed == 0, "%s: %d bad triplets", files[f], failed);
-    }
+    const char *const files[2] = {"triplets-train.jsonl", "triplets-test.jsonl"};
+    check_jsonl_files(files, valid_turn, "triplets");
 }
 
 TEST(transactions_are_chains_of_2_to_4_turns) {
     REQUIRE(load_catalogue(dir_a) == 0);
-    const char *files[] = {"transactions-train.jsonl", "transactions-test.jsonl"};
-    for (int f = 0; f < 2; f++) {
-        int failed = 0, lines = each_line(dir_a, files[f], valid_transaction, &failed);
-        CHECKF(lines >= TRAIN_SIZE, "%s: %d transactions", files[f], lines);
-        CHECKF(failed == 0, "%s: %d bad transactions", files[f], failed);
-    }
+    const char *const files[2] = {"transactions-train.jsonl", "transactions-test.jsonl"};
+    check_jsonl_files(files, valid_transaction, "transactions");
 }
 
 /* Each image is exactly its recorded source garment of its own split, rendered with its
