@@ -156,8 +156,8 @@ static int parse_number(const config_option *opt, const char *value, double *out
 }
 
 /* Sets one option from its text form, checking type, bounds and validator. */
-static int option_set(tailord_config *cfg, const config_option *opt, const char *value,
-                      char *msg, size_t msg_size) {
+static int option_set(tailord_config *cfg, const config_option *opt, const char *value, char *msg,
+                      size_t msg_size) {
     void *field = (char *)cfg + opt->offset;
     double number;
     switch (opt->type) {
@@ -192,9 +192,9 @@ static int option_set(tailord_config *cfg, const config_option *opt, const char 
 /* The text form of a JSON value for opt: strings as they are, numbers printed, lists joined. */
 static int json_value_text(const config_option *opt, json_t *value, char *text, size_t size) {
     switch (opt->type) {
-        case OPT_STRING: return json_is_string(value) ? (snprintf(text, size, "%s",
-                                                                  json_string_value(value)), 0)
-                                                      : -1;
+        case OPT_STRING:
+            return json_is_string(value) ? (snprintf(text, size, "%s", json_string_value(value)), 0)
+                                         : -1;
         case OPT_INT:
             if (!json_is_integer(value)) return -1;
             snprintf(text, size, "%lld", (long long)json_integer_value(value));
@@ -249,8 +249,7 @@ static int apply_file(tailord_config *cfg, const char *path, char *msg, size_t m
         return fail(msg, msg_size, "config file %s: %s", path, where);
     }
     int rc = json_is_object(root) ? apply_json_object(cfg, root, "", msg, msg_size)
-                                  : fail(msg, msg_size, "config file %s: not a JSON object",
-                                         path);
+                                  : fail(msg, msg_size, "config file %s: not a JSON object", path);
     json_decref(root);
     return rc;
 }
@@ -298,14 +297,16 @@ static const char *config_path_flag(int argc, char **argv) {
 static int apply_flags(tailord_config *cfg, int argc, char **argv, char *msg, size_t msg_size) {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        if (strncmp(arg, "--", 2))
-            return fail(msg, msg_size, "unexpected argument '%s'", arg);
+        if (strncmp(arg, "--", 2)) return fail(msg, msg_size, "unexpected argument '%s'", arg);
         char name[128];
         const char *eq = strchr(arg, '='), *value;
         snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - arg - 2) : 120, arg + 2);
-        if (eq) value = eq + 1;
-        else if (i + 1 < argc) value = argv[++i];
-        else return fail(msg, msg_size, "flag --%s needs a value", name);
+        if (eq)
+            value = eq + 1;
+        else if (i + 1 < argc)
+            value = argv[++i];
+        else
+            return fail(msg, msg_size, "flag --%s needs a value", name);
         if (!strcmp(name, "config")) continue;
         const config_option *opt = option_find(name);
         if (!opt) return fail(msg, msg_size, "unknown flag '--%s' (see --help)", name);
@@ -343,12 +344,12 @@ void config_print_help(FILE *out) {
         const config_option *o = &options[i];
         char env[128];
         env_name(o->name, env, sizeof env);
-        fprintf(out, "  --%-20s %-6s %s (default: %s%s%s)\n", o->name, type_names[o->type],
-                o->help, *o->default_value ? "" : "\"", o->default_value,
-                *o->default_value ? "" : "\"");
+        fprintf(out, "  --%-20s %-6s %s (default: %s%s%s)\n", o->name, type_names[o->type], o->help,
+                *o->default_value ? "" : "\"", o->default_value, *o->default_value ? "" : "\"");
         if (o->type == OPT_INT || o->type == OPT_DOUBLE)
             fprintf(out, "  %-22s        range [%g, %g], env %s\n", "", o->min, o->max, env);
-        else fprintf(out, "  %-22s        env %s\n", "", env);
+        else
+            fprintf(out, "  %-22s        env %s\n", "", env);
     }
 }
 
@@ -359,10 +360,18 @@ json_t *config_to_json(const tailord_config *cfg) {
         const void *field = (const char *)cfg + o->offset;
         json_t *v = NULL;
         switch (o->type) {
-            case OPT_STRING: v = json_string(*(char *const *)field); break;
-            case OPT_INT: v = json_integer(*(const int64_t *)field); break;
-            case OPT_DOUBLE: v = json_real(*(const double *)field); break;
-            case OPT_LIST: v = json_integer(((const config_list *)field)->count); break;
+            case OPT_STRING:
+                v = json_string(*(char *const *)field);
+                break;
+            case OPT_INT:
+                v = json_integer(*(const int64_t *)field);
+                break;
+            case OPT_DOUBLE:
+                v = json_real(*(const double *)field);
+                break;
+            case OPT_LIST:
+                v = json_integer(((const config_list *)field)->count);
+                break;
         }
         json_object_set_new(out, o->type == OPT_LIST ? "api_keys_count" : o->name, v);
     }

@@ -15,7 +15,7 @@ typedef struct config_list {
 } config_list;
 
 typedef struct tailord_config {
-    char *listen;            /* IP address to bind */
+    char *listen; /* IP address to bind */
     int64_t port;
     char *model_dir, *index_dir, *web_dir;
     int64_t threads;         /* model threads; 0 = online CPUs */

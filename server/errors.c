@@ -40,13 +40,20 @@ unsigned api_error_http_status(api_error e) {
 
 api_error api_error_from_status(tl_status s) {
     switch (s) {
-        case TL_OK: return API_OK;
+        case TL_OK:
+            return API_OK;
         case TL_ERR_INVALID:
-        case TL_ERR_FORMAT: return API_INVALID_FIELD;
-        case TL_ERR_LIMIT: return API_IMAGE_TOO_LARGE;
-        case TL_ERR_NOT_FOUND: return API_ITEM_NOT_FOUND;
+            return API_INVALID_FIELD;
+        case TL_ERR_FORMAT:
+            return API_INVALID_IMAGE;
+        case TL_ERR_LIMIT:
+            return API_IMAGE_TOO_LARGE;
+        case TL_ERR_NOT_FOUND:
+            return API_ITEM_NOT_FOUND;
         case TL_ERR_UNAVAILABLE:
-        case TL_ERR_UNSUPPORTED: return API_UNAVAILABLE;
-        default: return API_INTERNAL;
+        case TL_ERR_UNSUPPORTED:
+            return API_UNAVAILABLE;
+        default:
+            return API_INTERNAL;
     }
 }

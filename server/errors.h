@@ -21,7 +21,7 @@ typedef enum api_error {
     API_ITEM_NOT_FOUND,    /* no catalogue item with that id */
     API_SESSION_NOT_FOUND, /* no such session (or it expired) */
     API_METHOD_NOT_ALLOWED,
-    API_BODY_TOO_LARGE,    /* body beyond body_limit */
+    API_BODY_TOO_LARGE, /* body beyond body_limit */
     API_URI_TOO_LONG,
     API_UNSUPPORTED_MEDIA, /* a body that is not application/json */
     API_RATE_LIMITED,      /* the bulk queue is full: retry later */
@@ -37,8 +37,9 @@ typedef enum api_error {
 const char *api_error_code(api_error e);
 unsigned api_error_http_status(api_error e);
 
-/* The API error for a library failure: invalid/format → invalid_field, limit →
- * image_too_large, not found → item_not_found, unavailable → unavailable, others internal. */
+/* The API error for a library failure: invalid → invalid_field, format (undecodable image)
+ * → invalid_image, limit → image_too_large, not found → item_not_found, unavailable and
+ * unsupported → unavailable, others internal. */
 api_error api_error_from_status(tl_status s);
 
 #endif

@@ -69,12 +69,10 @@ static http_method method_from_name(const char *m) {
 
 /* A client id is kept when it is 1..64 characters of [A-Za-z0-9._-]; otherwise one is made. */
 static void assign_request_id(http_request *req) {
-    const char *given =
-        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-Request-Id");
+    const char *given = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-Request-Id");
     size_t len = given ? strlen(given) : 0;
     if (len && len <= REQUEST_ID_MAX &&
-        strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
-            len) {
+        strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == len) {
         memcpy(req->id, given, len + 1);
         return;
     }
@@ -114,8 +112,10 @@ void http_respond_bytes(http_request *req, unsigned status, const char *content_
 
 void http_respond_fd(http_request *req, const char *content_type, int fd, size_t size) {
     struct MHD_Response *resp = MHD_create_response_from_fd(size, fd);
-    if (!resp) close(fd);
-    else MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "public, max-age=3600");
+    if (!resp)
+        close(fd);
+    else
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "public, max-age=3600");
     respond_with(req, 200, resp, content_type);
 }
 
@@ -138,8 +138,8 @@ void http_respond_error(http_request *req, api_error e, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    json_t *error = json_pack("{s:s, s:s, s:s}", "code", api_error_code(e), "message",
-                              message, "request_id", req->id);
+    json_t *error = json_pack("{s:s, s:s, s:s}", "code", api_error_code(e), "message", message,
+                              "request_id", req->id);
     if (!error) /* message was not UTF-8 (it quoted client bytes) */
         error = json_pack("{s:s, s:s, s:s}", "code", api_error_code(e), "message",
                           "invalid request", "request_id", req->id);
@@ -205,7 +205,8 @@ static int route_matches(const char *pattern, const char *path, char **param) {
             captured_len = len;
             u += len;
             p += 2;
-        } else if (*p++ != *u++) return 0;
+        } else if (*p++ != *u++)
+            return 0;
     }
     if (*p || *u) return 0;
     if (captured && param) *param = strndup(captured, captured_len);
@@ -213,8 +214,7 @@ static int route_matches(const char *pattern, const char *path, char **param) {
 }
 
 /* Finds the route for method and path; *path_known says whether any method matched. */
-static int route_find(const http_server *s, http_method method, const char *path,
-                      int *path_known) {
+static int route_find(const http_server *s, http_method method, const char *path, int *path_known) {
     *path_known = 0;
     for (int i = 0; i < s->n_routes; i++) {
         if (!route_matches(s->routes[i].pattern, path, NULL)) continue;
@@ -254,15 +254,18 @@ static int check_request_head(http_request *req, const char *method, const char 
     int path_known;
     req->route_index = route_find(s, req->method, url, &path_known);
     if (req->route_index < 0) {
-        if (path_known) http_respond_error(req, API_METHOD_NOT_ALLOWED, "method %s not allowed here", method);
-        else http_respond_error(req, API_NOT_FOUND, "no such endpoint");
+        if (path_known)
+            http_respond_error(req, API_METHOD_NOT_ALLOWED, "method %s not allowed here", method);
+        else
+            http_respond_error(req, API_NOT_FOUND, "no such endpoint");
         return -1;
     }
     const http_route *route = &s->routes[req->route_index];
     route_matches(route->pattern, url, &req->param);
     if ((route->flags & HTTP_ROUTE_ADMIN) &&
         !authorized(s, http_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION))) {
-        http_respond_error(req, API_UNAUTHORIZED, "a valid API key is needed (Authorization: Bearer KEY)");
+        http_respond_error(req, API_UNAUTHORIZED,
+                           "a valid API key is needed (Authorization: Bearer KEY)");
         return -1;
     }
     const char *length = http_request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -328,9 +331,8 @@ static enum MHD_Result queue_pending(http_request *req) {
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size,
-                                 void **req_cls) {
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **req_cls) {
     http_request *req = *req_cls;
     if (!req) return MHD_NO;
     if (req->stage == STAGE_NEW) {
@@ -366,8 +368,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     const char *const methods[] = {"GET", "POST", "PUT", "DELETE", "OTHER"};
     json_t *line = json_pack("{s:s, s:s, s:s?, s:i, s:f, s:I}", "request_id", req->id, "method",
                              methods[req->method], "path", req->path, "status", (int)status,
-                             "duration_ms", seconds * 1e3, "body_bytes",
-                             (json_int_t)req->body_len);
+                             "duration_ms", seconds * 1e3, "body_bytes", (json_int_t)req->body_len);
     if (line) log_access(line);
     if (req->free_state) req->free_state(req->state);
     struct MHD_Response *resp = atomic_load(&req->response);
@@ -390,9 +391,9 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
 /* ---- server life ---- */
 
 http_server *http_server_start(const char *ip, unsigned port, const http_route *routes,
-                               int n_routes, const http_limits *limits,
-                               char *const *api_keys, int n_api_keys, void *app,
-                               http_observer observer, char *msg, size_t msg_size) {
+                               int n_routes, const http_limits *limits, char *const *api_keys,
+                               int n_api_keys, void *app, http_observer observer, char *msg,
+                               size_t msg_size) {
     struct sockaddr_storage addr = {0};
     struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr;
@@ -410,9 +411,14 @@ http_server *http_server_start(const char *ip, unsigned port, const http_route *
     }
     http_server *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    *s = (http_server){.routes = routes, .n_routes = n_routes, .limits = *limits,
-                       .api_keys = api_keys, .n_api_keys = n_api_keys, .app = app,
-                       .observer = observer, .id_salt = (unsigned)getpid() ^ (unsigned)time(NULL)};
+    *s = (http_server){.routes = routes,
+                       .n_routes = n_routes,
+                       .limits = *limits,
+                       .api_keys = api_keys,
+                       .n_api_keys = n_api_keys,
+                       .app = app,
+                       .observer = observer,
+                       .id_salt = (unsigned)getpid() ^ (unsigned)time(NULL)};
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR, &addr,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,

@@ -44,9 +44,9 @@ typedef void (*http_observer)(void *app, int route_index, unsigned status, doubl
 /* Starts listening on ip:port (port 0 = any) with the route table routes[0..n_routes).
  * api_keys[n_api_keys] guard admin routes. Returns NULL with a message in msg on failure. */
 http_server *http_server_start(const char *ip, unsigned port, const http_route *routes,
-                               int n_routes, const http_limits *limits,
-                               char *const *api_keys, int n_api_keys, void *app,
-                               http_observer observer, char *msg, size_t msg_size);
+                               int n_routes, const http_limits *limits, char *const *api_keys,
+                               int n_api_keys, void *app, http_observer observer, char *msg,
+                               size_t msg_size);
 /* The port actually bound. */
 unsigned http_server_port(const http_server *s);
 /* Stops accepting connections; requests in flight continue. */

@@ -37,7 +37,8 @@ void metrics_observe_request(int route_index, unsigned status, double seconds) {
     atomic_fetch_add(&latency_buckets[b], 1);
     atomic_fetch_add(&latency_count, 1);
     double old = atomic_load(&latency_sum);
-    while (!atomic_compare_exchange_weak(&latency_sum, &old, old + seconds)) {}
+    while (!atomic_compare_exchange_weak(&latency_sum, &old, old + seconds)) {
+    }
 }
 
 void metrics_observe_batch(int size) {
@@ -67,8 +68,10 @@ static void put(text_buffer *t, const char *fmt, ...) {
         }
         size_t cap = (t->cap + (size_t)n + 1) * 2;
         char *grown = realloc(t->data, cap);
-        if (!grown) t->failed = 1;
-        else t->data = grown, t->cap = cap;
+        if (!grown)
+            t->failed = 1;
+        else
+            t->data = grown, t->cap = cap;
     }
 }
 
@@ -105,8 +108,8 @@ static void render_histograms(text_buffer *t) {
         put(t, "tailord_batch_size_bucket{le=\"%d\"} %lu\n", batch_bounds[b], cumulative);
     }
     put(t, "tailord_batch_size_bucket{le=\"+Inf\"} %lu\n", atomic_load(&batch_count));
-    put(t, "tailord_batch_size_sum %lu\ntailord_batch_size_count %lu\n",
-        atomic_load(&batch_inputs), atomic_load(&batch_count));
+    put(t, "tailord_batch_size_sum %lu\ntailord_batch_size_count %lu\n", atomic_load(&batch_inputs),
+        atomic_load(&batch_count));
 }
 
 static void render_gauge(text_buffer *t, const char *name, const char *help, long value) {
@@ -123,8 +126,7 @@ char *metrics_render(const metrics_gauges *g) {
                  g->in_flight);
     render_gauge(&t, "tailord_sessions", "Live sessions.", g->sessions);
     render_gauge(&t, "tailord_session_bytes", "Memory held by sessions.", g->session_bytes);
-    render_gauge(&t, "tailord_catalogue_items", "Items in the served index.",
-                 g->catalogue_items);
+    render_gauge(&t, "tailord_catalogue_items", "Items in the served index.", g->catalogue_items);
     render_gauge(&t, "tailord_ready", "1 when model and index are loaded.", g->ready);
     if (t.failed) {
         free(t.data);

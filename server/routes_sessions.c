@@ -1,0 +1,180 @@
+/* Multi-turn search sessions: POST /v1/sessions, POST /v1/sessions/{id}/turns,
+ * GET and DELETE /v1/sessions/{id}. A turn refines the session's query with feedback text
+ * and an optional reference (catalogue item or image), ranks, and records the turn. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "query.h"
+
+/* The path's session id, or NULL after answering 400 for a malformed one. */
+static const char *session_id_param(http_request *req) {
+    const char *id = http_request_param(req);
+    if (session_id_valid(id)) return id;
+    http_respond_error(req, API_BAD_REQUEST, "a session id is 32 lower-case hex characters");
+    return NULL;
+}
+
+static void post_session(http_request *req, void *ctx) {
+    tailord *app = ctx;
+    size_t len;
+    const uint8_t *body = http_request_body(req, &len);
+    request_error e;
+    if (parse_empty_request(body, len, &e)) {
+        app_respond_parse_error(req, &e);
+        return;
+    }
+    engine *eng = engine_acquire(app->engines);
+    if (!eng) {
+        http_respond_error(req, API_NOT_READY, "model and index are not loaded yet");
+        return;
+    }
+    char id[SESSION_ID_LEN + 1];
+    int64_t expires_at;
+    tl_error err = {0};
+    if (session_store_create_session(app->sessions, search_service_dim(eng->search), id,
+                                     &expires_at, &err))
+        app_respond_batch_error(req, &err);
+    else
+        http_respond_json(
+            req, 201,
+            json_pack("{s:s, s:I}", "session_id", id, "expires_at", (json_int_t)expires_at));
+    engine_release(app->engines, eng);
+}
+
+static void get_session(http_request *req, void *ctx) {
+    tailord *app = ctx;
+    const char *id = session_id_param(req);
+    if (!id) return;
+    json_t *session = session_store_describe(app->sessions, id);
+    if (!session)
+        http_respond_error(req, API_SESSION_NOT_FOUND, "no session %s", id);
+    else
+        http_respond_json(req, 200, session);
+}
+
+static void delete_session(http_request *req, void *ctx) {
+    tailord *app = ctx;
+    const char *id = session_id_param(req);
+    if (!id) return;
+    if (session_store_delete(app->sessions, id))
+        http_respond_error(req, API_SESSION_NOT_FOUND, "no session %s", id);
+    else
+        http_respond_json(req, 200, json_pack("{s:s, s:b}", "session_id", id, "deleted", 1));
+}
+
+typedef struct turn_call {
+    tailord *app;
+    http_request *req;
+    char session_id[SESSION_ID_LEN + 1];
+    search_request query;
+    query_plan plan;
+    char *text; /* copy of the feedback text for the turn record */
+} turn_call;
+
+static void turn_call_free(turn_call *call) {
+    search_request_free(&call->query);
+    free(call->text);
+    free(call);
+}
+
+/* Composes with the session's previous query, ranks and records the turn; *answer gets the
+ * response body. *session_gone is set when the session vanished (expired, evicted). */
+static tl_status run_turn(turn_call *call, engine *eng, const float *rows, json_t **answer,
+                          int *session_gone, tl_error *err) {
+    int dim = search_service_dim(eng->search), has_previous = 0;
+    float *previous = malloc(2 * (size_t)dim * sizeof *previous), *query = previous + dim;
+    if (!previous) return tl_fail(err, TL_ERR_NOMEM, "turn");
+    const char *mode;
+    tl_status st = session_store_query(call->app->sessions, call->session_id, previous, dim,
+                                       &has_previous, err);
+    *session_gone = st == TL_ERR_NOT_FOUND;
+    if (!st)
+        st = query_compose(eng, &call->plan, rows, has_previous ? previous : NULL, query, &mode,
+                           err);
+    json_t *results = NULL;
+    int turn_number = 0;
+    if (!st) {
+        search_filter filter = {call->query.category, call->query.subcategory, call->plan.item_id};
+        results = search_service_search(eng->search, query, &filter, call->query.limit,
+                                        call->query.offset, eng->version);
+        json_t *turn = json_pack("{s:s?, s:I, s:s}", "text", call->text, "reference_item_id",
+                                 (json_int_t)call->plan.item_id, "mode", mode);
+        st = session_store_add_turn(call->app->sessions, call->session_id, query, dim, turn,
+                                    &turn_number, err);
+        *session_gone = st == TL_ERR_NOT_FOUND;
+    }
+    if (!st)
+        *answer = json_pack("{s:s, s:{s:i, s:s?, s:I, s:s}, s:O, s:s}", "session_id",
+                            call->session_id, "turn", "turn", turn_number, "text", call->text,
+                            "reference_item_id", (json_int_t)call->plan.item_id, "mode", mode,
+                            "results", results, "embedding_version", eng->version);
+    json_decref(results);
+    free(previous);
+    return st;
+}
+
+static void turn_done(batch_job *job, engine *eng, const float *rows, int dim, const tl_error *err,
+                      void *ctx) {
+    turn_call *call = ctx;
+    http_request *req = call->req;
+    json_t *answer = NULL;
+    tl_error turn_err = {0};
+    int session_gone = 0;
+    if (!eng)
+        http_respond_error(req, API_NOT_READY, "model and index are not loaded yet");
+    else if (err->code)
+        app_respond_batch_error(req, err);
+    else if (run_turn(call, eng, rows, &answer, &session_gone, &turn_err))
+        http_respond_error(
+            req, session_gone ? API_SESSION_NOT_FOUND : api_error_from_status(turn_err.code), "%s",
+            turn_err.message);
+    else
+        http_respond_json(req, 200, answer);
+    turn_call_free(call);
+}
+
+static void post_turn(http_request *req, void *ctx) {
+    tailord *app = ctx;
+    const char *id = session_id_param(req);
+    if (!id) return;
+    json_t *exists = session_store_describe(app->sessions, id);
+    json_decref(exists);
+    if (!exists) {
+        http_respond_error(req, API_SESSION_NOT_FOUND, "no session %s", id);
+        return;
+    }
+    turn_call *call = calloc(1, sizeof *call);
+    size_t len;
+    const uint8_t *body = http_request_body(req, &len);
+    request_error e;
+    if (!call) {
+        http_respond_error(req, API_INTERNAL, "out of memory");
+        return;
+    }
+    *call = (turn_call){.app = app, .req = req};
+    memcpy(call->session_id, id, sizeof call->session_id);
+    if (parse_turn_request(body, len, &call->query, &e)) {
+        app_respond_parse_error(req, &e);
+        turn_call_free(call);
+        return;
+    }
+    call->text = call->query.text ? strdup(call->query.text) : NULL;
+    int copy_failed = call->query.text && !call->text;
+    batch_job *job = query_job_new(&call->query, &call->plan, turn_done, call);
+    if (!job || copy_failed) {
+        batch_job_free(job);
+        http_respond_error(req, API_INTERNAL, "out of memory");
+        turn_call_free(call);
+        return;
+    }
+    if (app_submit(app, req, job)) turn_call_free(call);
+}
+
+const http_route session_routes[] = {
+    {HTTP_POST, "/v1/sessions", post_session, 0},
+    {HTTP_POST, "/v1/sessions/{}/turns", post_turn, HTTP_ROUTE_JSON_BODY},
+    {HTTP_GET, "/v1/sessions/{}", get_session, 0},
+    {HTTP_DELETE, "/v1/sessions/{}", delete_session, 0},
+};
+const int session_route_count = sizeof session_routes / sizeof session_routes[0];
