@@ -92,23 +92,23 @@ static tl_status run_turn(turn_call *call, engine *eng, const float *rows, json_
     if (!st)
         st = query_compose(eng, &call->plan, rows, has_previous ? previous : NULL, query, &mode,
                            err);
-    json_t *results = NULL;
-    int turn_number = 0;
+    json_t *results = NULL, *turn = NULL;
     if (!st) {
         search_filter filter = {call->query.category, call->query.subcategory, call->plan.item_id};
         results = search_service_search(eng->search, query, &filter, call->query.limit,
                                         call->query.offset, eng->version);
-        json_t *turn = json_pack("{s:s?, s:I, s:s}", "text", call->text, "reference_item_id",
-                                 (json_int_t)call->plan.item_id, "mode", mode);
-        st = session_store_add_turn(call->app->sessions, call->session_id, query, dim, turn,
-                                    &turn_number, err);
+        json_t *reference =
+            call->plan.item_id >= 0 ? json_integer(call->plan.item_id) : json_null();
+        turn = json_pack("{s:s?, s:o, s:s}", "text", call->text, "reference_item_id", reference,
+                         "mode", mode);
+        json_incref(turn); /* one reference goes to the store, one to the answer */
+        st = session_store_add_turn(call->app->sessions, call->session_id, query, dim, turn, err);
         *session_gone = st == TL_ERR_NOT_FOUND;
     }
     if (!st)
-        *answer = json_pack("{s:s, s:{s:i, s:s?, s:I, s:s}, s:O, s:s}", "session_id",
-                            call->session_id, "turn", "turn", turn_number, "text", call->text,
-                            "reference_item_id", (json_int_t)call->plan.item_id, "mode", mode,
+        *answer = json_pack("{s:s, s:O, s:O, s:s}", "session_id", call->session_id, "turn", turn,
                             "results", results, "embedding_version", eng->version);
+    json_decref(turn);
     json_decref(results);
     free(previous);
     return st;

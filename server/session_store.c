@@ -219,7 +219,7 @@ tl_status session_store_query(session_store *st, const char *id, float *query, i
 }
 
 tl_status session_store_add_turn(session_store *st, const char *id, const float *query, int dim,
-                                 json_t *turn, int *turn_number, tl_error *err) {
+                                 json_t *turn, tl_error *err) {
     pthread_mutex_lock(&st->lock);
     session *s = find(st, id);
     tl_status status = TL_OK;
@@ -230,7 +230,7 @@ tl_status session_store_add_turn(session_store *st, const char *id, const float 
     if (!status) {
         memcpy(s->query, query, (size_t)dim * sizeof *query);
         s->has_query = 1;
-        *turn_number = ++s->turn_count;
+        s->turn_count++;
         json_object_set_new(turn, "turn", json_integer(s->turn_count));
         size_t added = turn_bytes(turn);
         json_array_append(s->turns, turn);

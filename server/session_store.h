@@ -37,9 +37,9 @@ tl_status session_store_query(session_store *st, const char *id, float *query, i
                               int *has_query, tl_error *err);
 
 /* Records a turn: the new query embedding[dim] and turn (reference stolen; its "turn" field
- * is set here). *turn_number gets the turn's 1-based number. */
+ * is set here to the turn's 1-based number). */
 tl_status session_store_add_turn(session_store *st, const char *id, const float *query, int dim,
-                                 json_t *turn, int *turn_number, tl_error *err);
+                                 json_t *turn, tl_error *err);
 
 /* 0 when removed, -1 when there was no such session. */
 int session_store_delete(session_store *st, const char *id);
