@@ -99,7 +99,7 @@ static tl_status run_turn(turn_call *call, engine *eng, const float *rows, json_
                                         call->query.offset, eng->version);
         json_t *reference =
             call->plan.item_id >= 0 ? json_integer(call->plan.item_id) : json_null();
-        turn = json_pack("{s:s?, s:o, s:s}", "text", call->text, "reference_item_id", reference,
+        turn = json_pack("{s:s*, s:o, s:s}", "text", call->text, "reference_item_id", reference,
                          "mode", mode);
         json_incref(turn); /* one reference goes to the store, one to the answer */
         st = session_store_add_turn(call->app->sessions, call->session_id, query, dim, turn, err);

@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""tailord on loopback: every endpoint, every response checked against proto/openapi.yaml;
+reload (SIGHUP and /v1/admin/reload) under traffic without a failed request; SIGTERM drain
+with a sessions.persist snapshot restored by the next start.
+usage: test_api.py TAILORD_EXE TESTDATA_DIR"""
+import json
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+
+from tailord_harness import (API_KEY, OpenApi, Server, Tap, image_b64, request, workdir)
+
+tap = Tap()
+spec = OpenApi()
+AUTH = {"Authorization": "Bearer " + API_KEY}
+
+
+def call(port, method, path, body=None, headers=None, expect=200):
+    status, hdrs, data = request(port, method, path, body, headers)
+    problems = spec.check(method, path, status, hdrs, data)
+    tap.ok(status == expect and not problems, f"{method} {path} -> {status} (want {expect})",
+           "\n".join(problems) + f"\nbody: {data[:300]!r}")
+    try:
+        return json.loads(data) if data and hdrs.get("content-type", "").startswith("application/json") else data
+    except ValueError:
+        return data
+
+
+def check_health_and_info(port, n_items):
+    call(port, "GET", "/healthz")
+    call(port, "GET", "/readyz")
+    info = call(port, "GET", "/v1/info")
+    tap.ok(info["engine"]["index"]["items"] == n_items, "info counts the catalogue",
+           info["engine"]["index"])
+    status, hdrs, data = request(port, "GET", "/metrics")
+    text = data.decode()
+    tap.ok(status == 200 and hdrs.get("x-request-id") and "tailord_requests_total{" in text
+           and "tailord_batch_size_bucket" in text and "tailord_queue_depth" in text
+           and "tailord_sessions" in text, "metrics in Prometheus text")
+
+
+def check_search(port, image):
+    r = call(port, "POST", "/v1/search", {"text": "a red dress", "limit": 3})
+    tap.ok(len(r["results"]) == 3 and r["mode"] == "text", "text search gives 3 results")
+    scores = [x["score"] for x in r["results"]]
+    tap.ok(scores == sorted(scores, reverse=True), "results ranked by score")
+    r = call(port, "POST", "/v1/search", {"image": image, "limit": 5})
+    tap.ok(r["mode"] == "image" and len(r["results"]) == 5, "image search")
+    r = call(port, "POST", "/v1/search", {"item_id": 3, "limit": 100})
+    ids = [x["id"] for x in r["results"]]
+    tap.ok(3 not in ids and r["mode"] == "item", "more like this excludes the item", ids)
+    r = call(port, "POST", "/v1/search", {"image": image, "text": "in blue"})
+    tap.ok(r["mode"] == "composed", "image + text is composed")
+    r = call(port, "POST", "/v1/search", {"item_id": 2, "text": "in blue",
+                                           "filter": {"category": "shoes"}})
+    tap.ok(r["results"] and all(x["category"] == "shoes" for x in r["results"]),
+           "category filter")
+    r = call(port, "POST", "/v1/search", {"text": "x", "filter": {"category": "tops",
+                                                                   "subcategory": "sub1"}})
+    tap.ok(all(x["subcategory"] == "sub1" and x["category"] == "tops" for x in r["results"]),
+           "subcategory filter")
+    all_ids = [x["id"] for x in call(port, "POST", "/v1/search", {"text": "x", "limit": 6})["results"]]
+    page = [x["id"] for x in call(port, "POST", "/v1/search",
+                                  {"text": "x", "limit": 3, "offset": 3})["results"]]
+    tap.ok(page == all_ids[3:6], "offset pages through the same ranking", (all_ids, page))
+    call(port, "POST", "/v1/search", {"item_id": 999999}, expect=404)
+
+
+def check_embed(port, image):
+    r = call(port, "POST", "/v1/embed", {"texts": ["a", "b"], "images": [image]})
+    norms = [sum(v * v for v in row) ** 0.5 for row in r["texts"] + r["images"]]
+    tap.ok(len(r["texts"]) == 2 and len(r["images"]) == 1 and
+           all(abs(n - 1) < 1e-4 for n in norms) and len(r["texts"][0]) == r["dim"],
+           "embeddings are L2-normalised rows of dim", norms)
+    single = call(port, "POST", "/v1/embed", {"texts": ["b"]})
+    diff = max(abs(a - b) for a, b in zip(single["texts"][0], r["texts"][1]))
+    tap.ok(diff < 1e-5, "batched and single embeddings agree", diff)
+
+
+def check_sessions(port):
+    s = call(port, "POST", "/v1/sessions", expect=201)
+    sid = s["session_id"]
+    t1 = call(port, "POST", f"/v1/sessions/{sid}/turns",
+              {"text": "like this but red", "reference_item_id": 4, "limit": 4})
+    tap.ok(t1["turn"]["turn"] == 1 and t1["turn"]["mode"] == "composed", "turn 1 composed")
+    t2 = call(port, "POST", f"/v1/sessions/{sid}/turns", {"text": "shorter", "limit": 4})
+    tap.ok(t2["turn"]["turn"] == 2 and t2["turn"]["reference_item_id"] is None,
+           "turn 2 refines the previous query")
+    got = call(port, "GET", f"/v1/sessions/{sid}")
+    tap.ok(got["turn_count"] == 2 and [t["text"] for t in got["turns"]] ==
+           ["like this but red", "shorter"], "session lists its turns")
+    call(port, "POST", "/v1/sessions", {}, expect=201)
+    return sid
+
+
+def check_admin_and_images(port, image, n_items):
+    call(port, "PUT", "/v1/items/500", {"title": "new", "category": "tops", "image": image},
+         expect=401)
+    call(port, "PUT", "/v1/items/500", {"title": "new", "category": "tops", "image": image},
+         {"Authorization": "Bearer wrong"}, expect=401)
+    r = call(port, "PUT", "/v1/items/500", {"title": "new item", "category": "tops",
+                                             "sku": "N1", "image": image}, AUTH)
+    tap.ok(r["items"] == n_items + 1, "upsert adds an item")
+    r = call(port, "POST", "/v1/search", {"image": image, "limit": 2})
+    top = {x["id"]: x["score"] for x in r["results"]}  # item 4 has the same image
+    tap.ok(top.get(500, 0) > 0.999, "the new item is its own nearest neighbour", top)
+    status, hdrs, data = request(port, "GET", "/images/500")
+    tap.ok(status == 200 and hdrs["content-type"] == "image/png" and data[:4] == b"\x89PNG",
+           "uploaded image served by id")
+    status, hdrs, data = request(port, "GET", "/images/1")
+    tap.ok(status == 200 and hdrs["content-type"].startswith("image/"), "catalogue image served")
+    call(port, "GET", "/images/424242", expect=404)
+    call(port, "DELETE", "/v1/items/500", headers=AUTH)
+    call(port, "DELETE", "/v1/items/500", headers=AUTH, expect=404)
+    call(port, "POST", "/v1/classify", {"image": image}, expect=501)
+    call(port, "POST", "/v1/caption", {"image": image}, expect=501)
+
+
+def check_static(port):
+    for path, kind in [("/", "text/html"), ("/app.js", "text/javascript"),
+                       ("/style.css", "text/css")]:
+        status, hdrs, data = request(port, "GET", path)
+        tap.ok(status == 200 and hdrs["content-type"].startswith(kind) and data and
+               hdrs.get("x-request-id"), f"GET {path} serves {kind}")
+
+
+def check_request_ids(port):
+    status, hdrs, _ = request(port, "GET", "/healthz", headers={"X-Request-Id": "client-id_1.2"})
+    tap.ok(hdrs.get("x-request-id") == "client-id_1.2", "a safe client request id is echoed")
+    status, hdrs, _ = request(port, "GET", "/healthz", headers={"X-Request-Id": "bad id<>"})
+    tap.ok(hdrs.get("x-request-id") not in (None, "bad id<>"), "an unsafe one is replaced")
+
+
+def traffic(port, stop, failures, counts):
+    while not stop.is_set():
+        status, _, _ = request(port, "POST", "/v1/search", {"text": "dress", "limit": 2})
+        counts[0] += 1
+        if status != 200:
+            failures.append(status)
+
+
+def check_reload_under_traffic(server):
+    stop, failures, counts = threading.Event(), [], [0]
+    workers = [threading.Thread(target=traffic, args=(server.port, stop, failures, counts))
+               for _ in range(4)]
+    for w in workers:
+        w.start()
+    time.sleep(0.3)
+    server.signal(signal.SIGHUP)
+    time.sleep(0.8)
+    call(server.port, "POST", "/v1/admin/reload", headers=AUTH, expect=202)
+    time.sleep(1.0)
+    stop.set()
+    for w in workers:
+        w.join()
+    reloads = server.error_log().count('"event":"reload","msg":"serving')
+    tap.ok(not failures and counts[0] > 20 and reloads >= 3,
+           f"{counts[0]} searches during 2 reloads, none failed", (failures[:5], reloads))
+
+
+def main():
+    exe, testdata = sys.argv[1], sys.argv[2]
+    work = workdir()
+    persist = os.path.join(work, "sessions.jsonl")
+    server = Server(exe, testdata, work, ["--sessions.persist", persist])
+    if not tap.ok(server.wait_ready(), "tailord starts and becomes ready", server.error_log()):
+        server.stop()
+        return tap.done()
+    image = image_b64(os.path.join(testdata, "clip-tiny", "images", "c_gray_rings_40x40.png"))
+    check_health_and_info(server.port, server.items)
+    check_search(server.port, image)
+    check_embed(server.port, image)
+    sid = check_sessions(server.port)
+    check_admin_and_images(server.port, image, server.items)
+    check_static(server.port)
+    check_request_ids(server.port)
+    check_reload_under_traffic(server)
+    code = server.stop()
+    tap.ok(code == 0 and '"event":"drain"' in server.error_log(), "SIGTERM drains and exits 0",
+           server.error_log()[-500:])
+    tap.ok(os.path.exists(persist), "sessions.persist written on SIGTERM")
+    again = Server(exe, testdata, work, ["--sessions.persist", persist])
+    tap.ok(again.wait_ready(), "restarts")
+    got = call(again.port, "GET", f"/v1/sessions/{sid}")
+    tap.ok(isinstance(got, dict) and got.get("turn_count") == 2, "session restored after restart")
+    t3 = call(again.port, "POST", f"/v1/sessions/{sid}/turns", {"text": "in green"})
+    tap.ok(t3["turn"]["turn"] == 3, "restored session takes turn 3")
+    again.stop()
+    shutil.rmtree(work, ignore_errors=True)
+    return tap.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
