@@ -67,6 +67,8 @@ static const config_option options[] = {
      "session memory before the least recently used is evicted", NULL},
     {"sessions.ttl_s", OPT_INT, OFF(sessions_ttl_s), 1, 1e7, "1800",
      "idle seconds before a session expires", NULL},
+    {"sessions.decay", OPT_DOUBLE, OFF(sessions_decay), 0, 1, "0.5",
+     "weight of earlier turns in the zero-shot session memory", NULL},
     {"sessions.persist", OPT_STRING, OFF(sessions_persist), 0, 0, "",
      "snapshot file written on SIGTERM and read on start (empty = none)", NULL},
     {"redis_url", OPT_STRING, OFF(redis_url), 0, 0, "",

@@ -30,6 +30,7 @@ typedef struct tailord_config {
     int64_t http_connections, http_timeout_s;
     config_list api_keys;
     int64_t sessions_max_count, sessions_max_bytes, sessions_ttl_s;
+    double sessions_decay; /* decayed-sum session memory (proto/session.md) */
     char *sessions_persist;
     char *redis_url;
     char *log_level;

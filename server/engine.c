@@ -39,13 +39,22 @@ static void embedding_version(const char *model_dir, char *out, size_t size) {
 static void engine_free(engine *e) {
     if (!e) return;
     search_service_free(e->search);
+    ntm_weights_release(&e->ntm);
     tl_model_close(e->model);
     json_decref(e->info);
     free(e);
 }
 
+/* Binds the zero-shot decayed-sum session memory for the model's projection width. */
+static tl_status bind_session_memory(engine *e, double decay, tl_error *err) {
+    ntm_config cfg;
+    tl_status st = ntm_config_decayed_sum(&cfg, tl_model_get_info(e->model)->projection_dim,
+                                          (float)decay, err);
+    return st ? st : ntm_weights_bind(&e->ntm, NULL, &cfg, err);
+}
+
 tl_status engine_load(engine **out, const char *model_dir, const char *index_dir, int threads,
-                      size_t max_pixels, tl_error *err) {
+                      size_t max_pixels, double session_decay, tl_error *err) {
     *out = NULL;
     engine *e = calloc(1, sizeof *e);
     if (!e) return tl_fail(err, TL_ERR_NOMEM, "engine");
@@ -53,6 +62,7 @@ tl_status engine_load(engine **out, const char *model_dir, const char *index_dir
     tl_model_opts opts = {.n_threads = threads, .backend = "cpu"};
     tl_status st = tl_model_open(&e->model, model_dir, &opts, err);
     if (st) tl_error_prefix(err, "model %s", model_dir);
+    if (!st) st = bind_session_memory(e, session_decay, err);
     if (!st) st = search_service_open(&e->search, index_dir, e->model, max_pixels, err);
     if (!st) {
         embedding_version(model_dir, e->version, sizeof e->version);

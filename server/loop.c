@@ -28,7 +28,7 @@ static void load_in_pool(uv_work_t *work) {
     ls->load_err = (tl_error){0};
     ls->loaded = NULL;
     engine_load(&ls->loaded, cfg->model_dir, cfg->index_dir, (int)cfg->threads,
-                (size_t)cfg->image_max_pixels, &ls->load_err);
+                (size_t)cfg->image_max_pixels, cfg->sessions_decay, &ls->load_err);
 }
 
 static void load_finished(uv_work_t *work, int status) {

@@ -33,8 +33,8 @@ static void add_normalised(float *out, const float *v, int dim) {
     for (int i = 0; i < dim; i++) out[i] += v[i] * inv;
 }
 
-tl_status query_compose(engine *eng, const query_plan *plan, const float *rows,
-                        const float *previous, float *out, const char **mode, tl_error *err) {
+tl_status query_compose(engine *eng, const query_plan *plan, const float *rows, float *out,
+                        const char **mode, tl_error *err) {
     int dim = search_service_dim(eng->search), parts = 0;
     memset(out, 0, (size_t)dim * sizeof *out);
     *mode = "text";
@@ -54,9 +54,6 @@ tl_status query_compose(engine *eng, const query_plan *plan, const float *rows,
         free(item);
         if (st) return st;
         *mode = "item";
-        parts++;
-    } else if (previous) {
-        add_normalised(out, previous, dim);
         parts++;
     }
     if (parts > 1) *mode = "composed";

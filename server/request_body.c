@@ -2,6 +2,8 @@
  * the object against its table, then small typed readers. */
 #include "request_body.h"
 
+#include "base64.h"
+
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,7 +93,8 @@ static int read_text(json_t *obj, const char *name, char **out, request_error *e
 static int read_image(json_t *obj, const char *name, decoded_image *out, request_error *e) {
     json_t *v = json_object_get(obj, name);
     if (!v) return 0;
-    if (base64_decode(json_string_value(v), json_string_length(v), out) || out->len == 0)
+    if (base64_decode(json_string_value(v), json_string_length(v), &out->bytes, &out->len) ||
+        out->len == 0)
         return reject(e, API_INVALID_BASE64, "field '%s' is not valid base64 image data", name);
     return 0;
 }
@@ -275,45 +278,6 @@ void item_request_free(item_request *r) {
     free(r->subcategory);
     free(r->image.bytes);
     memset(r, 0, sizeof *r);
-}
-
-static int base64_value(unsigned char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-int base64_decode(const char *text, size_t len, decoded_image *out) {
-    out->bytes = NULL;
-    out->len = 0;
-    if (len % 4) return -1;
-    size_t pad = len && text[len - 1] == '=' ? (len > 1 && text[len - 2] == '=' ? 2 : 1) : 0;
-    uint8_t *bytes = malloc(len / 4 * 3 + 1);
-    if (!bytes) return -1;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i += 4) {
-        int last = i + 4 == len;
-        int v[4];
-        for (int k = 0; k < 4; k++) {
-            int padded = last && k >= 4 - (int)pad;
-            v[k] = padded ? 0 : base64_value((unsigned char)text[i + (size_t)k]);
-            if (v[k] < 0) {
-                free(bytes);
-                return -1;
-            }
-        }
-        uint32_t triple =
-            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-        bytes[n++] = (uint8_t)(triple >> 16);
-        if (!(last && pad == 2)) bytes[n++] = (uint8_t)(triple >> 8);
-        if (!(last && pad >= 1)) bytes[n++] = (uint8_t)triple;
-    }
-    out->bytes = bytes;
-    out->len = n;
-    return 0;
 }
 
 int64_t parse_item_id(const char *text) {

@@ -62,10 +62,6 @@ void search_request_free(search_request *r);
 void embed_request_free(embed_request *r);
 void item_request_free(item_request *r);
 
-/* Strict standard base64 (padding required, no whitespace). Returns 0 and an owned buffer in
- * out, or -1. */
-int base64_decode(const char *text, size_t len, decoded_image *out);
-
 /* Parses a non-negative decimal id of at most 18 digits (path segments); -1 when invalid. */
 int64_t parse_item_id(const char *text);
 

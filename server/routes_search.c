@@ -32,7 +32,7 @@ static void search_done(batch_job *job, engine *eng, const float *rows, int dim,
         app_respond_batch_error(req, err);
     else if (!query)
         http_respond_error(req, API_INTERNAL, "out of memory");
-    else if (query_compose(eng, &call->plan, rows, NULL, query, &mode, &compose_err))
+    else if (query_compose(eng, &call->plan, rows, query, &mode, &compose_err))
         app_respond_batch_error(req, &compose_err);
     else {
         search_filter filter = {call->query.category, call->query.subcategory, call->plan.item_id};

@@ -1,11 +1,13 @@
 /* Multi-turn search sessions: POST /v1/sessions, POST /v1/sessions/{id}/turns,
- * GET and DELETE /v1/sessions/{id}. A turn refines the session's query with feedback text
- * and an optional reference (catalogue item or image), ranks, and records the turn. */
+ * GET and DELETE /v1/sessions/{id}. A turn composes feedback text with an optional reference
+ * (catalogue item or image), steps the session memory (model/ntm.h), ranks by the session
+ * query, and records the turn. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
 #include "query.h"
+#include "session_memory.h"
 
 /* The path's session id, or NULL after answering 400 for a malformed one. */
 static const char *session_id_param(http_request *req) {
@@ -32,13 +34,16 @@ static void post_session(http_request *req, void *ctx) {
     char id[SESSION_ID_LEN + 1];
     int64_t expires_at;
     tl_error err = {0};
-    if (session_store_create_session(app->sessions, search_service_dim(eng->search), id,
-                                     &expires_at, &err))
+    uint8_t *state = NULL;
+    size_t state_len = 0;
+    if (session_memory_initial(&eng->ntm, &state, &state_len, &err) ||
+        session_store_create_session(app->sessions, state, state_len, id, &expires_at, &err))
         app_respond_batch_error(req, &err);
     else
         http_respond_json(
             req, 201,
             json_pack("{s:s, s:I}", "session_id", id, "expires_at", (json_int_t)expires_at));
+    free(state);
     engine_release(app->engines, eng);
 }
 
@@ -78,20 +83,22 @@ static void turn_call_free(turn_call *call) {
     free(call);
 }
 
-/* Composes with the session's previous query, ranks and records the turn; *answer gets the
- * response body. *session_gone is set when the session vanished (expired, evicted). */
+/* The turn: its input x (text and reference composed), one memory step over the session's
+ * stored state giving the session query, ranking, and the new state stored with the turn
+ * record. *answer gets the response body; *session_gone is set when the session vanished
+ * (expired or evicted) meanwhile. Runs on the batcher thread, so turns never interleave. */
 static tl_status run_turn(turn_call *call, engine *eng, const float *rows, json_t **answer,
                           int *session_gone, tl_error *err) {
-    int dim = search_service_dim(eng->search), has_previous = 0;
-    float *previous = malloc(2 * (size_t)dim * sizeof *previous), *query = previous + dim;
-    if (!previous) return tl_fail(err, TL_ERR_NOMEM, "turn");
+    int dim = search_service_dim(eng->search);
+    float *x = malloc(2 * (size_t)dim * sizeof *x), *query = x + dim;
+    if (!x) return tl_fail(err, TL_ERR_NOMEM, "turn");
+    uint8_t *state = NULL, *next = NULL;
+    size_t len = 0, next_len = 0;
     const char *mode;
-    tl_status st = session_store_query(call->app->sessions, call->session_id, previous, dim,
-                                       &has_previous, err);
+    tl_status st = session_store_state(call->app->sessions, call->session_id, &state, &len, err);
     *session_gone = st == TL_ERR_NOT_FOUND;
-    if (!st)
-        st = query_compose(eng, &call->plan, rows, has_previous ? previous : NULL, query, &mode,
-                           err);
+    if (!st) st = query_compose(eng, &call->plan, rows, x, &mode, err);
+    if (!st) st = session_memory_turn(&eng->ntm, state, len, x, query, &next, &next_len, err);
     json_t *results = NULL, *turn = NULL;
     if (!st) {
         search_filter filter = {call->query.category, call->query.subcategory, call->plan.item_id};
@@ -102,7 +109,8 @@ static tl_status run_turn(turn_call *call, engine *eng, const float *rows, json_
         turn = json_pack("{s:s*, s:o, s:s}", "text", call->text, "reference_item_id", reference,
                          "mode", mode);
         json_incref(turn); /* one reference goes to the store, one to the answer */
-        st = session_store_add_turn(call->app->sessions, call->session_id, query, dim, turn, err);
+        st = session_store_add_turn(call->app->sessions, call->session_id, next, next_len, turn,
+                                    err);
         *session_gone = st == TL_ERR_NOT_FOUND;
     }
     if (!st)
@@ -110,7 +118,9 @@ static tl_status run_turn(turn_call *call, engine *eng, const float *rows, json_
                             "results", results, "embedding_version", eng->version);
     json_decref(turn);
     json_decref(results);
-    free(previous);
+    free(state);
+    free(next);
+    free(x);
     return st;
 }
 

@@ -2,7 +2,10 @@
  * most recent), and byte accounting of each session's embedding and turn records. */
 #include "session_store.h"
 
+#include "base64.h"
+
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +16,9 @@
 typedef struct session {
     char id[SESSION_ID_LEN + 1];
     int64_t created_at, last_used;
-    int dim, has_query, turn_count;
-    float *query;  /* [dim] */
+    int turn_count;
+    uint8_t *state; /* proto/session.md bytes */
+    size_t state_len;
     json_t *turns; /* the last SESSION_MAX_TURNS_KEPT turn records */
     size_t bytes;
     struct session *bucket_next, *lru_prev, *lru_next;
@@ -57,7 +61,7 @@ session_store *session_store_create(long max_count, size_t max_bytes, long ttl_s
 }
 
 static void session_free(session *s) {
-    free(s->query);
+    free(s->state);
     json_decref(s->turns);
     free(s);
 }
@@ -145,20 +149,30 @@ static size_t turn_bytes(json_t *turn) {
 
 /* ---- public ---- */
 
-static session *session_new(const char *id, int dim, int64_t created_at) {
+/* Replaces the session's state with a copy of state[len]; -1 when out of memory. */
+static int set_state(session *s, const uint8_t *state, size_t len) {
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy) return -1;
+    memcpy(copy, state, len);
+    free(s->state);
+    s->bytes = s->bytes - s->state_len + len;
+    s->state = copy;
+    s->state_len = len;
+    return 0;
+}
+
+static session *session_new(const char *id, const uint8_t *state, size_t len, int64_t created_at) {
     session *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    s->query = calloc((size_t)dim, sizeof *s->query);
     s->turns = json_array();
-    if (!s->query || !s->turns) {
+    s->bytes = sizeof *s;
+    if (!s->turns || set_state(s, state, len)) {
         session_free(s);
         return NULL;
     }
     snprintf(s->id, sizeof s->id, "%s", id);
-    s->dim = dim;
     s->created_at = created_at;
     s->last_used = now_s();
-    s->bytes = sizeof *s + (size_t)dim * sizeof(float);
     return s;
 }
 
@@ -173,11 +187,11 @@ static void random_id(char *out) {
     for (size_t i = 0; i < sizeof raw; i++) sprintf(out + 2 * i, "%02x", raw[i]);
 }
 
-tl_status session_store_create_session(session_store *st, int dim, char *id_out,
-                                       int64_t *expires_at, tl_error *err) {
+tl_status session_store_create_session(session_store *st, const uint8_t *state, size_t len,
+                                       char *id_out, int64_t *expires_at, tl_error *err) {
     char id[SESSION_ID_LEN + 1];
     random_id(id);
-    session *s = session_new(id, dim, now_s());
+    session *s = session_new(id, state, len, now_s());
     if (!s) return tl_fail(err, TL_ERR_NOMEM, "session");
     pthread_mutex_lock(&st->lock);
     make_room(st, 1, s->bytes);
@@ -203,47 +217,42 @@ json_t *session_store_describe(session_store *st, const char *id) {
     return out;
 }
 
-tl_status session_store_query(session_store *st, const char *id, float *query, int dim,
-                              int *has_query, tl_error *err) {
+tl_status session_store_state(session_store *st, const char *id, uint8_t **state, size_t *len,
+                              tl_error *err) {
+    *state = NULL;
     pthread_mutex_lock(&st->lock);
     session *s = find(st, id);
-    if (s && s->dim == dim) {
-        memcpy(query, s->query, (size_t)dim * sizeof *query);
-        *has_query = s->has_query;
+    if (s && (*state = malloc(s->state_len ? s->state_len : 1))) {
+        memcpy(*state, s->state, s->state_len);
+        *len = s->state_len;
     }
-    int dim_ok = !s || s->dim == dim;
     pthread_mutex_unlock(&st->lock);
     if (!s) return tl_fail(err, TL_ERR_NOT_FOUND, "no session %s", id);
-    if (!dim_ok) return tl_fail(err, TL_ERR_INVALID, "the session was made with another model");
-    return TL_OK;
+    return *state ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "session state");
 }
 
-tl_status session_store_add_turn(session_store *st, const char *id, const float *query, int dim,
-                                 json_t *turn, tl_error *err) {
+tl_status session_store_add_turn(session_store *st, const char *id, const uint8_t *state,
+                                 size_t len, json_t *turn, tl_error *err) {
     pthread_mutex_lock(&st->lock);
     session *s = find(st, id);
-    tl_status status = TL_OK;
-    if (!s)
-        status = tl_fail(err, TL_ERR_NOT_FOUND, "no session %s", id);
-    else if (s->dim != dim)
-        status = tl_fail(err, TL_ERR_INVALID, "the session was made with another model");
+    size_t before = s ? s->bytes : 0;
+    tl_status status = !s ? tl_fail(err, TL_ERR_NOT_FOUND, "no session %s", id)
+                       : set_state(s, state, len) ? tl_fail(err, TL_ERR_NOMEM, "session state")
+                                                  : TL_OK;
     if (!status) {
-        memcpy(s->query, query, (size_t)dim * sizeof *query);
-        s->has_query = 1;
         s->turn_count++;
         json_object_set_new(turn, "turn", json_integer(s->turn_count));
-        size_t added = turn_bytes(turn);
+        s->bytes += turn_bytes(turn);
         json_array_append(s->turns, turn);
         if (json_array_size(s->turns) > SESSION_MAX_TURNS_KEPT) {
-            added -= turn_bytes(json_array_get(s->turns, 0));
+            s->bytes -= turn_bytes(json_array_get(s->turns, 0));
             json_array_remove(s->turns, 0);
         }
-        s->bytes += added;
-        st->bytes += added;
-        touch(st, s);
+        st->bytes = st->bytes - before + s->bytes;
         lru_unlink(st, s); /* keep the session itself out of eviction */
         make_room(st, 0, 0);
         lru_push_front(st, s);
+        s->last_used = now_s();
     }
     pthread_mutex_unlock(&st->lock);
     json_decref(turn);
@@ -280,12 +289,14 @@ void session_store_stats(session_store *st, long *count, size_t *bytes) {
 /* ---- snapshots ---- */
 
 static json_t *session_json(const session *s) {
-    json_t *query = json_array();
-    for (int i = 0; i < s->dim; i++) json_array_append_new(query, json_real(s->query[i]));
-    return json_pack("{s:s, s:I, s:I, s:i, s:b, s:i, s:o, s:O}", "session_id", s->id, "created_at",
-                     (json_int_t)s->created_at, "last_used", (json_int_t)s->last_used, "dim",
-                     s->dim, "has_query", s->has_query, "turn_count", s->turn_count, "query", query,
-                     "turns", s->turns);
+    char *state = base64_encode(s->state, s->state_len);
+    json_t *line =
+        state ? json_pack("{s:s, s:I, s:I, s:i, s:s, s:O}", "session_id", s->id, "created_at",
+                          (json_int_t)s->created_at, "last_used", (json_int_t)s->last_used,
+                          "turn_count", s->turn_count, "state", state, "turns", s->turns)
+              : NULL;
+    free(state);
+    return line;
 }
 
 tl_status session_store_save(session_store *st, const char *path, tl_error *err) {
@@ -312,20 +323,25 @@ tl_status session_store_save(session_store *st, const char *path, tl_error *err)
 
 /* Restores one snapshot line; lock held. Lines of expired sessions are skipped. */
 static tl_status restore_line(session_store *st, json_t *line, long *n_loaded, tl_error *err) {
-    json_t *query = json_object_get(line, "query"), *turns = json_object_get(line, "turns");
+    json_t *state_text = json_object_get(line, "state"), *turns = json_object_get(line, "turns");
     const char *id = json_string_value(json_object_get(line, "session_id"));
-    json_int_t dim = json_integer_value(json_object_get(line, "dim"));
     json_int_t last_used = json_integer_value(json_object_get(line, "last_used"));
-    if (!session_id_valid(id) || dim <= 0 || dim > 65536 || json_array_size(query) != (size_t)dim ||
-        !json_is_array(turns))
+    uint8_t *state = NULL;
+    size_t len = 0;
+    if (!session_id_valid(id) || !json_is_array(turns) || !json_is_string(state_text) ||
+        base64_decode(json_string_value(state_text), json_string_length(state_text), &state, &len))
         return tl_fail(err, TL_ERR_FORMAT, "not a session snapshot line");
-    if (last_used + st->ttl_s < now_s() || find(st, id)) return TL_OK;
-    session *s = session_new(id, (int)dim, json_integer_value(json_object_get(line, "created_at")));
-    if (!s) return tl_fail(err, TL_ERR_NOMEM, "session");
-    for (json_int_t i = 0; i < dim; i++)
-        s->query[i] = (float)json_number_value(json_array_get(query, (size_t)i));
+    session *s = NULL;
+    if (last_used + st->ttl_s >= now_s() && !find(st, id)) {
+        s = session_new(id, state, len, json_integer_value(json_object_get(line, "created_at")));
+        if (!s) {
+            free(state);
+            return tl_fail(err, TL_ERR_NOMEM, "session");
+        }
+    }
+    free(state);
+    if (!s) return TL_OK; /* expired, or already there */
     s->last_used = last_used;
-    s->has_query = json_is_true(json_object_get(line, "has_query"));
     s->turn_count = (int)json_integer_value(json_object_get(line, "turn_count"));
     json_array_extend(s->turns, turns);
     size_t i;

@@ -1,7 +1,8 @@
-/* Multi-turn search sessions held in process: each session keeps its current query embedding
- * and the list of its turns. Bounded by count and bytes (least recently used evicted first)
- * and by an idle TTL; snapshots to a file and back. Thread-safe (one mutex).
- * Not for: NTM memory state (model/ntm.h) nor the shared Redis store, both to come. */
+/* Multi-turn search sessions held in process: each session keeps its memory state as opaque
+ * bytes (the proto/session.md encoding, made and read by the caller) and the list of its
+ * turns. Bounded by count and bytes (least recently used evicted first) and by an idle TTL;
+ * snapshots to a file and back. Thread-safe (one mutex).
+ * Not for: stepping the memory (model/ntm.h) nor the shared Redis store (to come). */
 #ifndef TAILORD_SESSION_STORE_H
 #define TAILORD_SESSION_STORE_H
 
@@ -22,24 +23,24 @@ void session_store_free(session_store *st);
 /* 1 when id has the form of a session id (32 lower-case hex characters). */
 int session_id_valid(const char *id);
 
-/* Creates a session; writes its id (SESSION_ID_LEN + 1 bytes) and expiry (unix seconds).
- * Evicts least recently used sessions to make room. */
-tl_status session_store_create_session(session_store *st, int dim, char *id_out,
-                                       int64_t *expires_at, tl_error *err);
+/* Creates a session holding state[len] (copied); writes its id (SESSION_ID_LEN + 1 bytes) and
+ * expiry (unix seconds). Evicts least recently used sessions to make room. */
+tl_status session_store_create_session(session_store *st, const uint8_t *state, size_t len,
+                                       char *id_out, int64_t *expires_at, tl_error *err);
 
 /* {"session_id", "created_at", "expires_at", "turn_count", "turns": [...]} of session id,
  * refreshing its TTL; NULL when there is no such session. New reference. */
 json_t *session_store_describe(session_store *st, const char *id);
 
-/* Copies the session's query embedding into query[dim]; *has_query is 0 before the first
- * turn. TL_ERR_NOT_FOUND when the session does not exist. */
-tl_status session_store_query(session_store *st, const char *id, float *query, int dim,
-                              int *has_query, tl_error *err);
+/* A copy of the session's state in *state (caller frees) of *len bytes. TL_ERR_NOT_FOUND when
+ * the session does not exist. */
+tl_status session_store_state(session_store *st, const char *id, uint8_t **state, size_t *len,
+                              tl_error *err);
 
-/* Records a turn: the new query embedding[dim] and turn (reference stolen; its "turn" field
- * is set here to the turn's 1-based number). */
-tl_status session_store_add_turn(session_store *st, const char *id, const float *query, int dim,
-                                 json_t *turn, tl_error *err);
+/* Records a turn: the new state[len] (copied) and turn (reference stolen; its "turn" field is
+ * set here to the turn's 1-based number). */
+tl_status session_store_add_turn(session_store *st, const char *id, const uint8_t *state,
+                                 size_t len, json_t *turn, tl_error *err);
 
 /* 0 when removed, -1 when there was no such session. */
 int session_store_delete(session_store *st, const char *id);

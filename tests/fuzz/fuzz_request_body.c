@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../server/base64.h"
 #include "../../server/request_body.h"
 
 static void check_query(const search_request *r) {
@@ -44,10 +45,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     check_refusal(parse_empty_request(data, size, &e), &e);
 
-    decoded_image img;
-    if (base64_decode((const char *)data, size, &img) == 0) {
-        if (img.len > size / 4 * 3) abort();
-        free(img.bytes);
+    uint8_t *decoded;
+    size_t decoded_len;
+    if (base64_decode((const char *)data, size, &decoded, &decoded_len) == 0) {
+        char *again = base64_encode(decoded, decoded_len);
+        if (decoded_len > size / 4 * 3 || (again && strlen(again) != size)) abort();
+        free(again);
+        free(decoded);
     }
     char *text = malloc(size + 1);
     if (text) {

@@ -7,6 +7,7 @@ healthy throughout. usage: test_bad_input.py TAILORD_EXE TESTDATA_DIR"""
 import base64
 import json
 import os
+import shutil
 import socket
 import struct
 import sys
@@ -265,6 +266,7 @@ def main():
     tap.ok(server.proc.poll() is None, "tailord still running")
     code = server.stop()
     tap.ok(code == 0, f"clean exit ({code})")
+    shutil.rmtree(work, ignore_errors=True)
     print(f"# {tap.n} checks")
     return tap.done()
 

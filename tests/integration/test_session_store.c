@@ -1,24 +1,35 @@
 /* server/session_store.c: create/describe/turn/delete, LRU eviction by count and by bytes,
  * TTL expiry, and a snapshot round trip. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "session_store.h"
 
-enum { DIM = 4 };
-
 static void new_session(session_store *st, char *id) {
     int64_t expires;
     tl_error err;
-    session_store_create_session(st, DIM, id, &expires, &err);
+    session_store_create_session(st, (const uint8_t *)"init", 4, id, &expires, &err);
 }
 
-static tl_status turn(session_store *st, const char *id, float value, const char *text) {
-    float q[DIM] = {value, 0, 0, 0};
+/* A turn whose new state is the bytes of state_text. */
+static tl_status turn(session_store *st, const char *id, const char *state_text, const char *text) {
     tl_error err;
-    return session_store_add_turn(st, id, q, DIM, json_pack("{s:s}", "text", text), &err);
+    return session_store_add_turn(st, id, (const uint8_t *)state_text, strlen(state_text),
+                                  json_pack("{s:s}", "text", text), &err);
+}
+
+/* Whether the session's state is the bytes of want. */
+static int state_is(session_store *st, const char *id, const char *want) {
+    uint8_t *state = NULL;
+    size_t len = 0;
+    tl_error err;
+    if (session_store_state(st, id, &state, &len, &err)) return 0;
+    int same = len == strlen(want) && !memcmp(state, want, len);
+    free(state);
+    return same;
 }
 
 TEST(lifecycle) {
@@ -26,12 +37,10 @@ TEST(lifecycle) {
     char id[SESSION_ID_LEN + 1];
     new_session(st, id);
     CHECK(session_id_valid(id));
-    CHECK(turn(st, id, 1.5f, "red") == TL_OK);
-    CHECK(turn(st, id, 2.5f, "shorter") == TL_OK);
-    float q[DIM];
-    int has = 0;
-    tl_error err;
-    CHECK(session_store_query(st, id, q, DIM, &has, &err) == TL_OK && has && q[0] == 2.5f);
+    CHECK(state_is(st, id, "init"));
+    CHECK(turn(st, id, "state-1", "red") == TL_OK);
+    CHECK(turn(st, id, "state-2", "shorter") == TL_OK);
+    CHECK(state_is(st, id, "state-2"));
     json_t *d = session_store_describe(st, id);
     REQUIRE(d);
     CHECK(json_integer_value(json_object_get(d, "turn_count")) == 2);
@@ -41,7 +50,8 @@ TEST(lifecycle) {
     CHECK(session_store_delete(st, id) == 0);
     CHECK(session_store_delete(st, id) == -1);
     CHECK(session_store_describe(st, id) == NULL);
-    CHECK(turn(st, id, 1, "x") == TL_ERR_NOT_FOUND);
+    CHECK(turn(st, id, "s", "x") == TL_ERR_NOT_FOUND);
+    CHECK(!state_is(st, id, "state-2"));
     session_store_free(st);
 }
 
@@ -69,7 +79,7 @@ TEST(eviction_by_bytes) {
     char text[1800];
     memset(text, 'x', sizeof text - 1);
     text[sizeof text - 1] = 0;
-    CHECK(turn(st, b, 1, text) == TL_OK);
+    CHECK(turn(st, b, "s", text) == TL_OK);
     long count;
     size_t bytes;
     session_store_stats(st, &count, &bytes);
@@ -99,17 +109,17 @@ TEST(snapshot_round_trip) {
     session_store *st = session_store_create(10, 1 << 20, 60);
     char id[SESSION_ID_LEN + 1];
     new_session(st, id);
-    CHECK(turn(st, id, 0.25f, "navy") == TL_OK);
+    CHECK(turn(st, id, "state \x01\xff binary", "navy") == TL_OK);
     tl_error err;
     CHECK(session_store_save(st, path, &err) == TL_OK);
     session_store_free(st);
     session_store *back = session_store_create(10, 1 << 20, 60);
     long n = 0;
     CHECK(session_store_load(back, path, &n, &err) == TL_OK && n == 1);
-    float q[DIM];
-    int has = 0;
-    CHECK(session_store_query(back, id, q, DIM, &has, &err) == TL_OK && has && q[0] == 0.25f);
-    CHECK(session_store_query(back, id, q, DIM + 1, &has, &err) == TL_ERR_INVALID);
+    CHECK(state_is(back, id, "state \x01\xff binary"));
+    json_t *d = session_store_describe(back, id);
+    CHECK(d && json_integer_value(json_object_get(d, "turn_count")) == 1);
+    json_decref(d);
     session_store_free(back);
     FILE *f = fopen(path, "w");
     fputs("{\"session_id\": \"nope\"}\n", f);
