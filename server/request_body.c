@@ -93,10 +93,12 @@ static int read_text(json_t *obj, const char *name, char **out, request_error *e
 static int read_image(json_t *obj, const char *name, decoded_image *out, request_error *e) {
     json_t *v = json_object_get(obj, name);
     if (!v) return 0;
-    if (base64_decode(json_string_value(v), json_string_length(v), &out->bytes, &out->len) ||
-        out->len == 0)
-        return reject(e, API_INVALID_BASE64, "field '%s' is not valid base64 image data", name);
-    return 0;
+    if (!base64_decode(json_string_value(v), json_string_length(v), &out->bytes, &out->len) &&
+        out->len)
+        return 0;
+    free(out->bytes);
+    *out = (decoded_image){0};
+    return reject(e, API_INVALID_BASE64, "field '%s' is not valid base64 image data", name);
 }
 
 static int read_int(json_t *obj, const char *name, int64_t min, int64_t max, int64_t *out,
