@@ -21,6 +21,19 @@ static json_t *model_info_json(const tl_model *m, const char *dir) {
                      i->has_tokenizer);
 }
 
+/* What the served checkpoint can do: the API features and the FAME-ViL task heads present. */
+static json_t *capabilities_json(const tl_model *m) {
+    unsigned caps = tl_model_capabilities(m);
+    int text = tl_model_get_info(m)->has_tokenizer;
+    const char *const *labels;
+    return json_pack("{s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:s}", "embed_text", text,
+                     "embed_image", 1, "search", 1, "sessions", 1, "classify_head",
+                     tl_scr_labels(m, &labels) > 0, "classify_zero_shot", text, "caption",
+                     (caps & TL_CAP_FIC) != 0, "task_xmr", (caps & TL_CAP_XMR) != 0, "task_tgir",
+                     (caps & TL_CAP_TGIR) != 0, "task_scr", (caps & TL_CAP_SCR) != 0,
+                     "session_memory", "decayed_sum");
+}
+
 /* A short hash of the weights file's identity (path, size, mtime): results computed with
  * different weights never share a version. */
 static void embedding_version(const char *model_dir, char *out, size_t size) {
@@ -66,9 +79,11 @@ tl_status engine_load(engine **out, const char *model_dir, const char *index_dir
     if (!st) st = search_service_open(&e->search, index_dir, e->model, max_pixels, err);
     if (!st) {
         embedding_version(model_dir, e->version, sizeof e->version);
-        e->info = json_pack("{s:o, s:o, s:I, s:s}", "model", model_info_json(e->model, model_dir),
-                            "index", search_service_manifest(e->search), "loaded_at",
-                            (json_int_t)time(NULL), "embedding_version", e->version);
+        e->info =
+            json_pack("{s:o, s:o, s:o, s:I, s:s}", "model", model_info_json(e->model, model_dir),
+                      "capabilities", capabilities_json(e->model), "index",
+                      search_service_manifest(e->search), "loaded_at", (json_int_t)time(NULL),
+                      "embedding_version", e->version);
         if (!e->info) st = tl_fail(err, TL_ERR_NOMEM, "engine info");
     }
     if (st) {

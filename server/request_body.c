@@ -249,6 +249,61 @@ int parse_item_request(const uint8_t *body, size_t len, item_request *out, reque
     return 0;
 }
 
+static int read_labels(json_t *array, classify_request *out, request_error *e) {
+    size_t n = json_array_size(array), i;
+    json_t *v;
+    if (n == 0 || n > CLASSIFY_MAX_LABELS)
+        return reject(e, API_INVALID_FIELD, "'labels' must hold 1 to %d strings",
+                      CLASSIFY_MAX_LABELS);
+    out->labels = calloc(n, sizeof *out->labels);
+    if (!out->labels) return reject(e, API_INTERNAL, "out of memory");
+    json_array_foreach(array, i, v) {
+        if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 256)
+            return reject(e, API_INVALID_FIELD, "'labels'[%zu] must be a string of 1 to 256 bytes",
+                          i);
+        if (!(out->labels[i] = strdup(json_string_value(v))))
+            return reject(e, API_INTERNAL, "out of memory");
+        out->n_labels++;
+    }
+    return 0;
+}
+
+int parse_classify_request(const uint8_t *body, size_t len, classify_request *out,
+                           request_error *e) {
+    static const field_spec fields[] = {
+        {"image", JSON_STRING}, {"text", JSON_STRING}, {"labels", JSON_ARRAY}};
+    memset(out, 0, sizeof *out);
+    json_t *root = parse_object(body, len, fields, 3, e);
+    if (!root) return -1;
+    json_t *labels = json_object_get(root, "labels");
+    int rc = !json_object_get(root, "image") ? reject(e, API_MISSING_FIELD, "'image' is required")
+                                             : read_image(root, "image", &out->image, e) ||
+                                                   read_text(root, "text", &out->text, e) ||
+                                                   (labels && read_labels(labels, out, e));
+    json_decref(root);
+    if (rc) classify_request_free(out);
+    return rc ? -1 : 0;
+}
+
+int parse_caption_request(const uint8_t *body, size_t len, caption_request *out, request_error *e) {
+    static const field_spec fields[] = {
+        {"image", JSON_STRING}, {"beam", JSON_INTEGER}, {"max_tokens", JSON_INTEGER}};
+    memset(out, 0, sizeof *out);
+    json_t *root = parse_object(body, len, fields, 3, e);
+    if (!root) return -1;
+    int64_t beam = 1, max_tokens = 0;
+    int rc = !json_object_get(root, "image")
+                 ? reject(e, API_MISSING_FIELD, "'image' is required")
+                 : read_image(root, "image", &out->image, e) ||
+                       read_int(root, "beam", 1, CAPTION_MAX_BEAM, &beam, e) ||
+                       read_int(root, "max_tokens", 2, 77, &max_tokens, e);
+    json_decref(root);
+    out->beam = (int)beam;
+    out->max_tokens = (int)max_tokens;
+    if (rc) caption_request_free(out);
+    return rc ? -1 : 0;
+}
+
 int parse_empty_request(const uint8_t *body, size_t len, request_error *e) {
     if (len == 0) return 0;
     json_t *root = parse_object(body, len, NULL, 0, e);
@@ -278,6 +333,19 @@ void item_request_free(item_request *r) {
     free(r->title);
     free(r->category);
     free(r->subcategory);
+    free(r->image.bytes);
+    memset(r, 0, sizeof *r);
+}
+
+void classify_request_free(classify_request *r) {
+    free(r->image.bytes);
+    free(r->text);
+    for (int i = 0; i < r->n_labels; i++) free(r->labels[i]);
+    free(r->labels);
+    memset(r, 0, sizeof *r);
+}
+
+void caption_request_free(caption_request *r) {
     free(r->image.bytes);
     memset(r, 0, sizeof *r);
 }

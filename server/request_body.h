@@ -48,6 +48,24 @@ typedef struct item_request {
     decoded_image image;
 } item_request;
 
+#define CLASSIFY_MAX_LABELS 1000
+#define CAPTION_MAX_BEAM    8
+
+/* POST /v1/classify: labels NULL = the checkpoint's own scr labels. */
+typedef struct classify_request {
+    decoded_image image;
+    char *text;    /* owned or NULL */
+    char **labels; /* n_labels owned strings, or NULL */
+    int n_labels;
+} classify_request;
+
+/* POST /v1/caption. */
+typedef struct caption_request {
+    decoded_image image;
+    int beam;       /* 1..CAPTION_MAX_BEAM */
+    int max_tokens; /* 0 = the model's context length, else 2..77 */
+} caption_request;
+
 /* Each parser returns 0 and fills out, or -1 and fills e (out is then empty). out must be
  * released with the matching _free, whatever the result. */
 int parse_search_request(const uint8_t *body, size_t len, search_request *out, request_error *e);
@@ -55,12 +73,17 @@ int parse_turn_request(const uint8_t *body, size_t len, search_request *out, req
 int parse_embed_request(const uint8_t *body, size_t len, int max_items, embed_request *out,
                         request_error *e);
 int parse_item_request(const uint8_t *body, size_t len, item_request *out, request_error *e);
+int parse_classify_request(const uint8_t *body, size_t len, classify_request *out,
+                           request_error *e);
+int parse_caption_request(const uint8_t *body, size_t len, caption_request *out, request_error *e);
 /* POST /v1/sessions: an empty body or an empty object. */
 int parse_empty_request(const uint8_t *body, size_t len, request_error *e);
 
 void search_request_free(search_request *r);
 void embed_request_free(embed_request *r);
 void item_request_free(item_request *r);
+void classify_request_free(classify_request *r);
+void caption_request_free(caption_request *r);
 
 /* Parses a non-negative decimal id of at most 18 digits (path segments); -1 when invalid. */
 int64_t parse_item_id(const char *text);

@@ -46,16 +46,19 @@ static void get_metrics(http_request *req, void *ctx) {
     free(text);
 }
 
+/* The engine's load-time details with the index manifest as it is now (admin changes). */
+static json_t *engine_json(engine *eng) {
+    json_t *out = json_copy(eng->info);
+    if (out) json_object_set_new(out, "index", search_service_manifest(eng->search));
+    return out;
+}
+
 static void get_info(http_request *req, void *ctx) {
     tailord *app = ctx;
     engine *eng = engine_acquire(app->engines);
-    json_t *capabilities =
-        json_pack("{s:b, s:b, s:b, s:b, s:b, s:b}", "embed_text", 1, "embed_image", 1, "search", 1,
-                  "sessions", 1, "classify", 0, "caption", 0);
-    json_t *info =
-        json_pack("{s:s, s:s, s:I, s:o, s:O?, s:o}", "name", "tailord", "version", TAILOR_VERSION,
-                  "started_at", (json_int_t)app->started_at, "capabilities", capabilities, "engine",
-                  eng ? eng->info : NULL, "config", config_to_json(&app->cfg));
+    json_t *info = json_pack("{s:s, s:s, s:I, s:o?, s:o}", "name", "tailord", "version",
+                             TAILOR_VERSION, "started_at", (json_int_t)app->started_at, "engine",
+                             eng ? engine_json(eng) : NULL, "config", config_to_json(&app->cfg));
     engine_release(app->engines, eng);
     http_respond_json(req, 200, info);
 }

@@ -70,14 +70,14 @@ def free_port():
 class Server:
     """A tailord child process; its logs go to files in workdir."""
 
-    def __init__(self, exe, testdata, workdir, extra=()):
+    def __init__(self, exe, testdata, workdir, extra=(), model="clip-tiny"):
         self.exe, self.workdir = exe, workdir
         self.index = os.path.join(workdir, "index")
         if not os.path.isdir(self.index):
             os.mkdir(self.index)
             self.items = make_index(testdata, self.index)
         self.port = free_port()
-        self.args = [exe, "--model_dir", os.path.join(testdata, "clip-tiny"),
+        self.args = [exe, "--model_dir", os.path.join(testdata, model),
                      "--index_dir", self.index, "--port", str(self.port), "--threads", "1",
                      "--api_keys", API_KEY, "--http.timeout_s", "3", *extra]
         self.access = open(os.path.join(workdir, "access.log"), "a")

@@ -115,8 +115,41 @@ def check_admin_and_images(port, image, n_items):
     call(port, "GET", "/images/424242", expect=404)
     call(port, "DELETE", "/v1/items/500", headers=AUTH)
     call(port, "DELETE", "/v1/items/500", headers=AUTH, expect=404)
+
+
+
+def check_tasks_zero_shot(port, image):
+    labels = ["dress", "sneaker", "blazer", "handbag"]
+    r = call(port, "POST", "/v1/classify", {"image": image, "labels": labels})
+    probs = [p["probability"] for p in r["predictions"]]
+    tap.ok(sorted(p["label"] for p in r["predictions"]) == sorted(labels) and
+           abs(sum(probs) - 1) < 1e-4 and probs == sorted(probs, reverse=True),
+           "zero-shot classify: a distribution over the given labels, most probable first")
     call(port, "POST", "/v1/classify", {"image": image}, expect=501)
     call(port, "POST", "/v1/caption", {"image": image}, expect=501)
+
+
+def check_tasks_tailor_tiny(exe, testdata, image):
+    """The FAME-ViL heads of tailor-tiny (no tokenizer: image-only calls)."""
+    work = workdir()
+    server = Server(exe, testdata, work, model="tailor-tiny")
+    if not tap.ok(server.wait_ready(), "tailord serves tailor-tiny", server.error_log()):
+        server.stop()
+        return
+    caps = call(server.port, "GET", "/v1/info")["engine"]["capabilities"]
+    tap.ok(caps["caption"] and caps["classify_head"] and not caps["embed_text"],
+           "capabilities of tailor-tiny", caps)
+    greedy = call(server.port, "POST", "/v1/caption", {"image": image, "max_tokens": 12})
+    tap.ok(1 < len(greedy["token_ids"]) <= 12, "caption within max_tokens", greedy)
+    again = call(server.port, "POST", "/v1/caption", {"image": image, "max_tokens": 12})
+    tap.ok(again == greedy, "greedy captions are deterministic")
+    call(server.port, "POST", "/v1/caption", {"image": image, "beam": 3, "max_tokens": 8})
+    call(server.port, "POST", "/v1/classify", {"image": image}, expect=501)  # no tokenizer
+    call(server.port, "POST", "/v1/search", {"text": "x"}, expect=501)  # no tokenizer
+    r = call(server.port, "POST", "/v1/search", {"image": image, "limit": 3})
+    tap.ok(len(r["results"]) == 3, "image search with tailor-tiny")
+    tap.ok(server.stop() == 0, "tailor-tiny server exits cleanly")
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def check_static(port):
@@ -175,6 +208,7 @@ def main():
     check_embed(server.port, image)
     sid = check_sessions(server.port)
     check_admin_and_images(server.port, image, server.items)
+    check_tasks_zero_shot(server.port, image)
     check_static(server.port)
     check_request_ids(server.port)
     check_reload_under_traffic(server)
@@ -190,6 +224,7 @@ def main():
     tap.ok(t3["turn"]["turn"] == 3, "restored session takes turn 3")
     again.stop()
     shutil.rmtree(work, ignore_errors=True)
+    check_tasks_tailor_tiny(exe, testdata, image)
     return tap.done()
 
 
