@@ -55,7 +55,7 @@ void batch_job_free(batch_job *job) {
 int batcher_submit(batcher *b, batch_job *job) {
     pthread_mutex_lock(&b->lock);
     long limit = job->priority == BATCH_BULK ? b->opts.queue_bulk_max : b->opts.queue_max;
-    int refused = b->stopping || b->depth + job_cost(job) > limit;
+    int refused = b->stopping || (b->depth > 0 && b->depth + job_cost(job) > limit);
     if (!refused) {
         int q = job->priority == BATCH_BULK;
         job->next = NULL;

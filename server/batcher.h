@@ -54,8 +54,8 @@ void batcher_free(batcher *b);
 batch_job *batch_job_new(int n_inputs, batch_priority priority, batch_done_fn done, void *ctx);
 /* Frees a job not submitted (or refused). */
 void batch_job_free(batch_job *job);
-/* Queues job (taken over) and returns 0, or returns -1 when its queue is full; the caller
- * then still owns job. */
+/* Queues job (taken over) and returns 0, or returns -1 when its queue is full (a job larger
+ * than the limit still goes into an empty queue); the caller then still owns job. */
 int batcher_submit(batcher *b, batch_job *job);
 long batcher_queue_depth(batcher *b);
 

@@ -194,6 +194,46 @@ def check_reload_under_traffic(server):
            f"{counts[0]} searches during 2 reloads, none failed", (failures[:5], reloads))
 
 
+def check_overload(exe, testdata):
+    """A tiny queue: concurrent work gets 503/429 with Retry-After, and nothing else fails."""
+    work = workdir()
+    server = Server(exe, testdata, work, ["--queue.max", "2", "--queue.bulk_max", "1",
+                                          "--batch.window_ms", "50"])
+    if not tap.ok(server.wait_ready(), "tailord with a queue of 2 starts", server.error_log()):
+        server.stop()
+        return
+    results = []
+
+    def one(path, body):
+        status, hdrs, data = request(server.port, "POST", path, body)
+        results.append((path, status, hdrs.get("retry-after"), data))
+
+    texts = ["t%d" % i for i in range(8)]
+    threads = [threading.Thread(target=one, args=("/v1/search", {"text": "dress %d" % i}))
+               for i in range(24)]
+    threads += [threading.Thread(target=one, args=("/v1/embed", {"texts": texts}))
+                for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = sorted(set((p, s) for p, s, _, _ in results))
+    refused = [r for r in results if r[1] in (429, 503)]
+    tap.ok(refused and all(r[2] == "1" for r in refused) and
+           all(s in (200, 429, 503) for _, s, _, _ in results) and
+           all((p == "/v1/embed") == (s == 429) for p, s, _, _ in refused),
+           f"overload answered 503 (interactive) / 429 (bulk) with Retry-After: {codes}")
+    for path, status, _, data in results:
+        problems = spec.check("POST", path, status, {"x-request-id": "x"}, data)
+        if problems:
+            tap.ok(False, f"overload answer of {path} matches openapi.yaml", problems)
+            break
+    status, _, _ = request(server.port, "POST", "/v1/search", {"text": "dress"})
+    tap.ok(status == 200, "served again once the queue drains")
+    server.stop()
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     exe, testdata = sys.argv[1], sys.argv[2]
     work = workdir()
@@ -225,6 +265,7 @@ def main():
     again.stop()
     shutil.rmtree(work, ignore_errors=True)
     check_tasks_tailor_tiny(exe, testdata, image)
+    check_overload(exe, testdata)
     return tap.done()
 
 
