@@ -22,3 +22,17 @@ int app_submit(tailord *app, http_request *req, batch_job *job) {
 void app_respond_batch_error(http_request *req, const tl_error *err) {
     http_respond_error(req, api_error_from_status(err->code), "%s", err->message);
 }
+
+int app_reference_image(tailord *app, http_request *req, const search_request *q, char **path) {
+    *path = NULL;
+    if (q->item_id < 0 || !q->text) return 0;
+    engine *eng = engine_acquire(app->engines);
+    if (eng) *path = search_service_image_path(eng->search, q->item_id);
+    engine_release(app->engines, eng);
+    if (*path) return 0;
+    if (!eng)
+        http_respond_error(req, API_NOT_READY, "model and index are not loaded yet");
+    else
+        http_respond_error(req, API_ITEM_NOT_FOUND, "no item %lld", (long long)q->item_id);
+    return -1;
+}

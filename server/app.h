@@ -40,6 +40,10 @@ void app_respond_parse_error(http_request *req, const request_error *e);
  * (bulk) and frees job, but not job->ctx, which stays the caller's. Returns 0 when queued. */
 int app_submit(tailord *app, http_request *req, batch_job *job);
 
+/* When q refines a catalogue item by text, sets *path to the item's image file (caller
+ * frees); else *path = NULL. Returns -1 after answering 404 (unknown item) or 503. */
+int app_reference_image(tailord *app, http_request *req, const search_request *q, char **path);
+
 /* Answers a failed batch: maps the library status to an API error. */
 void app_respond_batch_error(http_request *req, const tl_error *err);
 

@@ -1,5 +1,5 @@
 /* batcher.h: two FIFO queues under one mutex, one worker thread, and the batch runner that
- * decodes images, embeds texts and images in chunks of max_batch, and scatters the rows back
+ * decodes images, embeds texts, images and pairs in chunks of max_batch, and scatters the rows back
  * to their jobs. */
 #include "batcher.h"
 
@@ -47,6 +47,7 @@ void batch_job_free(batch_job *job) {
     for (int i = 0; i < job->n_inputs; i++) {
         free(job->inputs[i].text);
         free(job->inputs[i].image);
+        free(job->inputs[i].image_path);
     }
     free(job->inputs);
     free(job);
@@ -101,6 +102,13 @@ typedef struct batch_run {
     int rows, dim;
 } batch_run;
 
+typedef enum input_kind { KIND_TEXT, KIND_IMAGE, KIND_PAIR } input_kind;
+
+static input_kind kind_of(const batch_input *in) {
+    int image = in->image || in->image_path;
+    return image ? (in->text ? KIND_PAIR : KIND_IMAGE) : KIND_TEXT;
+}
+
 /* One chunk of at most max_batch inputs of one kind, waiting for its forward pass. */
 typedef struct chunk_buffers {
     const char **texts;
@@ -112,24 +120,34 @@ typedef struct chunk_buffers {
 
 /* Runs the forward pass for the chunk and scatters its rows; a model error goes to every job
  * with an input in the chunk. */
-static void flush_chunk(engine *eng, batch_run *run, chunk_buffers *c, int images) {
+static void flush_chunk(engine *eng, batch_run *run, chunk_buffers *c, input_kind kind) {
     if (!c->n) return;
     tl_error err = {0};
-    tl_status st = images ? tl_embed_images(eng->model, c->images, c->n, c->embeddings, &err)
-                          : tl_embed_texts(eng->model, c->texts, c->n, c->embeddings, &err);
+    tl_status st = kind == KIND_TEXT
+                       ? tl_embed_texts(eng->model, c->texts, c->n, c->embeddings, &err)
+                   : kind == KIND_IMAGE
+                       ? tl_embed_images(eng->model, c->images, c->n, c->embeddings, &err)
+                       : tl_compose(eng->model, c->images, c->texts, c->n, c->embeddings, &err);
     metrics_observe_batch(c->n);
     size_t dim = (size_t)run->dim;
     for (int k = 0; k < c->n; k++) {
         if (st && !run->errors[c->owner[k]].code) run->errors[c->owner[k]] = err;
         memcpy(run->out + (size_t)c->rows[k] * dim, c->embeddings + (size_t)k * dim,
                dim * sizeof(float));
-        if (images) img_free(&c->images[k]);
+        img_free(&c->images[k]);
     }
     c->n = 0;
 }
 
-/* Embeds every input of one kind (texts or images) of the jobs still without error. */
-static void embed_kind(batcher *b, engine *eng, batch_run *run, int images) {
+/* Decodes the image of in (bytes or file) into out. */
+static tl_status decode_input(batcher *b, const batch_input *in, tl_image *out, tl_error *err) {
+    img_decode_opts opts = {.max_pixels = b->opts.max_pixels, .apply_exif = 1};
+    return in->image ? img_decode(in->image, in->image_len, &opts, out, err)
+                     : img_load_file(in->image_path, &opts, out, err);
+}
+
+/* Embeds every input of one kind of the jobs still without error. */
+static void embed_kind(batcher *b, engine *eng, batch_run *run, input_kind kind) {
     int max = b->opts.max_batch;
     chunk_buffers c = {malloc((size_t)max * sizeof *c.texts),
                        calloc((size_t)max, sizeof *c.images),
@@ -138,26 +156,23 @@ static void embed_kind(batcher *b, engine *eng, batch_run *run, int images) {
                        malloc((size_t)max * (size_t)run->dim * sizeof *c.embeddings),
                        0};
     int ok = c.texts && c.images && c.rows && c.owner && c.embeddings;
-    img_decode_opts decode_opts = {.max_pixels = b->opts.max_pixels, .apply_exif = 1};
     for (int j = 0; j < run->n_jobs; j++) {
         batch_job *job = run->jobs[j];
         for (int i = 0; i < job->n_inputs && !run->errors[j].code; i++) {
             batch_input *in = &job->inputs[i];
-            if ((in->image != NULL) != images) continue;
+            if (kind_of(in) != kind) continue;
             if (!ok) {
                 tl_fail(&run->errors[j], TL_ERR_NOMEM, "batch buffers");
                 break;
             }
-            if (images &&
-                img_decode(in->image, in->image_len, &decode_opts, &c.images[c.n], &run->errors[j]))
-                break;
+            if (kind != KIND_TEXT && decode_input(b, in, &c.images[c.n], &run->errors[j])) break;
             c.texts[c.n] = in->text;
             c.rows[c.n] = run->row_offset[j] + i;
             c.owner[c.n++] = j;
-            if (c.n == max) flush_chunk(eng, run, &c, images);
+            if (c.n == max) flush_chunk(eng, run, &c, kind);
         }
     }
-    flush_chunk(eng, run, &c, images);
+    flush_chunk(eng, run, &c, kind);
     free(c.texts);
     free(c.images);
     free(c.rows);
@@ -179,8 +194,9 @@ static void run_batch(batcher *b, batch_job **jobs, int n_jobs) {
         malloc((size_t)(run.rows ? run.rows : 1) * (size_t)(run.dim ? run.dim : 1) * sizeof(float));
     int ok = run.row_offset && run.errors && run.out;
     if (ok && eng && run.rows) {
-        embed_kind(b, eng, &run, 0);
-        embed_kind(b, eng, &run, 1);
+        embed_kind(b, eng, &run, KIND_TEXT);
+        embed_kind(b, eng, &run, KIND_IMAGE);
+        embed_kind(b, eng, &run, KIND_PAIR);
     }
     for (int j = 0; j < n_jobs; j++) {
         tl_error err = {0};

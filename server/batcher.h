@@ -1,7 +1,8 @@
 /* Dynamic batching: one worker thread owns the model calls. Requests queue jobs (interactive
  * ahead of bulk); the worker takes every job that arrives within the batch window, up to the
- * batch size, embeds all their texts in one tl_embed_texts call and all their images in one
- * tl_embed_images call, then hands each job its rows. The queue is bounded in inputs.
+ * batch size, embeds all their texts in one tl_embed_texts call, all their images in one
+ * tl_embed_images call and all their (image, text) pairs in one tl_compose call, then hands
+ * each job its rows. The queue is bounded in inputs.
  * Not for: HTTP (the job's done callback answers) or searching (done callbacks do that). */
 #ifndef TAILORD_BATCHER_H
 #define TAILORD_BATCHER_H
@@ -15,10 +16,13 @@ typedef struct batcher batcher;
 
 typedef enum batch_priority { BATCH_INTERACTIVE, BATCH_BULK } batch_priority;
 
+/* A text, an image (encoded bytes or a file), or both: a reference image refined by text,
+ * embedded together by tl_compose (TGIR). */
 typedef struct batch_input {
-    char *text;     /* owned; NULL for an image */
-    uint8_t *image; /* owned encoded bytes (JPEG, PNG, WebP); NULL for a text */
+    char *text;     /* owned or NULL */
+    uint8_t *image; /* owned encoded bytes (JPEG, PNG, WebP) or NULL */
     size_t image_len;
+    char *image_path; /* owned path of an image file (catalogue item) or NULL */
 } batch_input;
 
 typedef struct batch_job batch_job;

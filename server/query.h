@@ -1,8 +1,8 @@
-/* Turning a parsed search or turn request into a batch job and, once its embeddings are back,
- * into one query embedding. Composition in this first version: the normalised sum of the
- * parts (text, and image or reference item), standing in for FAME-ViL's composed retrieval
- * until the task API lands. Not for: ranking (search_service.h) or session memory
- * (session_memory.h). */
+/* Turning a parsed search or turn request into a batch job and, once its embedding is back,
+ * into one query embedding: a text, an image, a catalogue item's stored embedding, or a
+ * reference (image or item) refined by text, composed by tl_compose (FAME-ViL's TGIR query;
+ * the zero-shot n(n(v) + n(t)) for plain CLIP). This is also a session turn's input x_t.
+ * Not for: ranking (search_service.h) or session memory (session_memory.h). */
 #ifndef TAILORD_QUERY_H
 #define TAILORD_QUERY_H
 
@@ -10,17 +10,20 @@
 #include "request_body.h"
 
 typedef struct query_plan {
-    int text_row, image_row; /* rows of the job's embeddings, -1 when absent */
-    int64_t item_id;         /* reference item, -1 when absent */
+    int has_row;      /* the job embeds one input (else: the item's stored embedding) */
+    int64_t item_id;  /* reference item, -1 when absent */
+    const char *mode; /* "text", "image", "item" or "composed" */
 } query_plan;
 
-/* A job embedding q's text and image (their buffers move into the job; q keeps its filter
- * and item id). NULL when out of memory. */
-batch_job *query_job_new(search_request *q, query_plan *plan, batch_done_fn done, void *ctx);
+/* A job for q: its text and image buffers move into the job (q keeps its filter and item id).
+ * item_image_path is the reference item's image file (needed when q has item_id and text).
+ * NULL when out of memory. */
+batch_job *query_job_new(search_request *q, const char *item_image_path, query_plan *plan,
+                         batch_done_fn done, void *ctx);
 
-/* Writes the query embedding out[dim] from the job's rows. TL_ERR_NOT_FOUND when the
- * reference item is unknown. *mode gets "text", "image", "item" or "composed". */
-tl_status query_compose(engine *eng, const query_plan *plan, const float *rows, float *out,
-                        const char **mode, tl_error *err);
+/* Writes the query embedding out[dim] from the job's row or the item's stored embedding
+ * (TL_ERR_NOT_FOUND when the item is gone). */
+tl_status query_embedding(engine *eng, const query_plan *plan, const float *rows, float *out,
+                          tl_error *err);
 
 #endif

@@ -25,23 +25,22 @@ static void search_done(batch_job *job, engine *eng, const float *rows, int dim,
     http_request *req = call->req;
     float *query = eng ? malloc((size_t)dim * sizeof *query) : NULL;
     tl_error compose_err = {0};
-    const char *mode = NULL;
     if (!eng)
         http_respond_error(req, API_NOT_READY, "model and index are not loaded yet");
     else if (err->code)
         app_respond_batch_error(req, err);
     else if (!query)
         http_respond_error(req, API_INTERNAL, "out of memory");
-    else if (query_compose(eng, &call->plan, rows, query, &mode, &compose_err))
+    else if (query_embedding(eng, &call->plan, rows, query, &compose_err))
         app_respond_batch_error(req, &compose_err);
     else {
         search_filter filter = {call->query.category, call->query.subcategory, call->plan.item_id};
         json_t *results = search_service_search(eng->search, query, &filter, call->query.limit,
                                                 call->query.offset, eng->version);
         http_respond_json(req, 200,
-                          json_pack("{s:o, s:s, s:s, s:i, s:i}", "results", results, "mode", mode,
-                                    "embedding_version", eng->version, "limit", call->query.limit,
-                                    "offset", call->query.offset));
+                          json_pack("{s:o, s:s, s:s, s:i, s:i}", "results", results, "mode",
+                                    call->plan.mode, "embedding_version", eng->version, "limit",
+                                    call->query.limit, "offset", call->query.offset));
     }
     free(query);
     search_call_free(call);
@@ -64,7 +63,13 @@ static void post_search(http_request *req, void *ctx) {
         search_call_free(call);
         return;
     }
-    batch_job *job = query_job_new(&call->query, &call->plan, search_done, call);
+    char *reference = NULL;
+    if (app_reference_image(app, req, &call->query, &reference)) {
+        search_call_free(call);
+        return;
+    }
+    batch_job *job = query_job_new(&call->query, reference, &call->plan, search_done, call);
+    free(reference);
     if (!job) {
         http_respond_error(req, API_INTERNAL, "out of memory");
         search_call_free(call);

@@ -94,10 +94,9 @@ static tl_status run_turn(turn_call *call, engine *eng, const float *rows, json_
     if (!x) return tl_fail(err, TL_ERR_NOMEM, "turn");
     uint8_t *state = NULL, *next = NULL;
     size_t len = 0, next_len = 0;
-    const char *mode;
     tl_status st = session_store_state(call->app->sessions, call->session_id, &state, &len, err);
     *session_gone = st == TL_ERR_NOT_FOUND;
-    if (!st) st = query_compose(eng, &call->plan, rows, x, &mode, err);
+    if (!st) st = query_embedding(eng, &call->plan, rows, x, err);
     if (!st) st = session_memory_turn(&eng->ntm, state, len, x, query, &next, &next_len, err);
     json_t *results = NULL, *turn = NULL;
     if (!st) {
@@ -107,7 +106,7 @@ static tl_status run_turn(turn_call *call, engine *eng, const float *rows, json_
         json_t *reference =
             call->plan.item_id >= 0 ? json_integer(call->plan.item_id) : json_null();
         turn = json_pack("{s:s*, s:o, s:s}", "text", call->text, "reference_item_id", reference,
-                         "mode", mode);
+                         "mode", call->plan.mode);
         json_incref(turn); /* one reference goes to the store, one to the answer */
         st = session_store_add_turn(call->app->sessions, call->session_id, next, next_len, turn,
                                     err);
@@ -171,7 +170,13 @@ static void post_turn(http_request *req, void *ctx) {
     }
     call->text = call->query.text ? strdup(call->query.text) : NULL;
     int copy_failed = call->query.text && !call->text;
-    batch_job *job = query_job_new(&call->query, &call->plan, turn_done, call);
+    char *reference = NULL;
+    if (app_reference_image(app, req, &call->query, &reference)) {
+        turn_call_free(call);
+        return;
+    }
+    batch_job *job = query_job_new(&call->query, reference, &call->plan, turn_done, call);
+    free(reference);
     if (!job || copy_failed) {
         batch_job_free(job);
         http_respond_error(req, API_INTERNAL, "out of memory");

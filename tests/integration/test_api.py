@@ -3,6 +3,7 @@
 reload (SIGHUP and /v1/admin/reload) under traffic without a failed request; SIGTERM drain
 with a sessions.persist snapshot restored by the next start.
 usage: test_api.py TAILORD_EXE TESTDATA_DIR"""
+import base64
 import json
 import os
 import shutil
@@ -67,6 +68,15 @@ def check_search(port, image):
                                   {"text": "x", "limit": 3, "offset": 3})["results"]]
     tap.ok(page == all_ids[3:6], "offset pages through the same ranking", (all_ids, page))
     call(port, "POST", "/v1/search", {"item_id": 999999}, expect=404)
+    call(port, "POST", "/v1/search", {"item_id": 999999, "text": "red"}, expect=404)
+    _, _, item_image = request(port, "GET", "/images/4")
+    by_item = call(port, "POST", "/v1/search", {"item_id": 4, "text": "in red", "limit": 20})
+    by_image = call(port, "POST", "/v1/search", {"image": base64.b64encode(item_image).decode(),
+                                                  "text": "in red", "limit": 20})
+    scores = {x["id"]: x["score"] for x in by_image["results"]}
+    tap.ok(by_item["mode"] == "composed" and
+           all(abs(scores[x["id"]] - x["score"]) < 1e-5 for x in by_item["results"]),
+           "item + text composes the item's image with the text")
 
 
 def check_embed(port, image):
