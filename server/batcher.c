@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "embedding_space.h"
 #include "image.h"
 #include "metrics.h"
 
@@ -123,11 +124,11 @@ typedef struct chunk_buffers {
 static void flush_chunk(engine *eng, batch_run *run, chunk_buffers *c, input_kind kind) {
     if (!c->n) return;
     tl_error err = {0};
-    tl_status st = kind == KIND_TEXT
-                       ? tl_embed_texts(eng->model, c->texts, c->n, c->embeddings, &err)
-                   : kind == KIND_IMAGE
-                       ? tl_embed_images(eng->model, c->images, c->n, c->embeddings, &err)
-                       : tl_compose(eng->model, c->images, c->texts, c->n, c->embeddings, &err);
+    tl_status st =
+        kind == KIND_TEXT ? space_embed_texts(eng->model, c->texts, c->n, c->embeddings, &err)
+        : kind == KIND_IMAGE
+            ? space_embed_images(eng->model, SPACE_XMR, c->images, c->n, c->embeddings, &err)
+            : space_compose(eng->model, c->images, c->texts, c->n, c->embeddings, &err);
     metrics_observe_batch(c->n);
     size_t dim = (size_t)run->dim;
     for (int k = 0; k < c->n; k++) {

@@ -1,8 +1,9 @@
 /* Dynamic batching: one worker thread owns the model calls. Requests queue jobs (interactive
  * ahead of bulk); the worker takes every job that arrives within the batch window, up to the
- * batch size, embeds all their texts in one tl_embed_texts call, all their images in one
- * tl_embed_images call and all their (image, text) pairs in one tl_compose call, then hands
- * each job its rows. The queue is bounded in inputs.
+ * batch size, embeds all their texts in one call, all their images in one call and all their
+ * (image, text) pairs in one tl_compose call (embedding_space.h: texts and images in the XMR
+ * space, pairs in the TGIR space), then hands each job its rows. The queue is bounded in
+ * inputs.
  * Not for: HTTP (the job's done callback answers) or searching (done callbacks do that). */
 #ifndef TAILORD_BATCHER_H
 #define TAILORD_BATCHER_H

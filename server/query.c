@@ -10,7 +10,7 @@ batch_job *query_job_new(search_request *q, const char *item_image_path, query_p
     int has_row = q->text || q->image.bytes;
     batch_job *job = batch_job_new(has_row, BATCH_INTERACTIVE, done, ctx);
     if (!job) return NULL;
-    *plan = (query_plan){has_row, q->item_id, "item"};
+    *plan = (query_plan){has_row, q->item_id, "item", SPACE_XMR};
     if (!has_row) return job;
     batch_input *in = &job->inputs[0];
     if (item_pair && !(in->image_path = strdup(item_image_path ? item_image_path : ""))) {
@@ -22,9 +22,9 @@ batch_job *query_job_new(search_request *q, const char *item_image_path, query_p
     in->image_len = q->image.len;
     q->text = NULL;
     q->image.bytes = NULL;
-    plan->mode = in->text && (in->image || in->image_path) ? "composed"
-                 : in->text                                ? "text"
-                                                           : "image";
+    int composed = in->text && (in->image || in->image_path);
+    plan->mode = composed ? "composed" : in->text ? "text" : "image";
+    plan->space = composed ? SPACE_TGIR : SPACE_XMR;
     return job;
 }
 
@@ -35,5 +35,5 @@ tl_status query_embedding(engine *eng, const query_plan *plan, const float *rows
         memcpy(out, rows, (size_t)dim * sizeof *out);
         return TL_OK;
     }
-    return search_service_embedding(eng->search, plan->item_id, out, err);
+    return search_service_embedding(eng->search, plan->space, plan->item_id, out, err);
 }

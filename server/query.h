@@ -10,9 +10,10 @@
 #include "request_body.h"
 
 typedef struct query_plan {
-    int has_row;      /* the job embeds one input (else: the item's stored embedding) */
-    int64_t item_id;  /* reference item, -1 when absent */
-    const char *mode; /* "text", "image", "item" or "composed" */
+    int has_row;           /* the job embeds one input (else: the item's stored embedding) */
+    int64_t item_id;       /* reference item, -1 when absent */
+    const char *mode;      /* "text", "image", "item" or "composed" */
+    embedding_space space; /* the gallery to search: TGIR for composed queries, else XMR */
 } query_plan;
 
 /* A job for q: its text and image buffers move into the job (q keeps its filter and item id).
@@ -21,8 +22,8 @@ typedef struct query_plan {
 batch_job *query_job_new(search_request *q, const char *item_image_path, query_plan *plan,
                          batch_done_fn done, void *ctx);
 
-/* Writes the query embedding out[dim] from the job's row or the item's stored embedding
- * (TL_ERR_NOT_FOUND when the item is gone). */
+/* Writes the query embedding out[dim] from the job's row or the item's stored embedding in
+ * plan->space (TL_ERR_NOT_FOUND when the item is gone). */
 tl_status query_embedding(engine *eng, const query_plan *plan, const float *rows, float *out,
                           tl_error *err);
 

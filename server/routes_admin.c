@@ -5,12 +5,14 @@
 #include <string.h>
 
 #include "app.h"
+#include "image.h"
 
 typedef struct item_call {
     http_request *req;
     int64_t id;
     item_request item; /* image bytes kept to be stored with the item */
     int deleting;
+    size_t max_pixels;
 } item_call;
 
 static void item_call_free(item_call *call) {
@@ -18,22 +20,38 @@ static void item_call_free(item_call *call) {
     free(call);
 }
 
-/* Runs on the batcher thread, after the image was embedded (upsert) or at once (delete). */
+/* Decodes the item's image, embeds it in every space and stores the item. */
+static tl_status store_item(engine *eng, item_call *call, tl_error *err) {
+    int dim = search_service_dim(eng->search);
+    float *embeddings = malloc(SPACE_COUNT * (size_t)dim * sizeof *embeddings);
+    tl_image image = {0};
+    img_decode_opts opts = {.max_pixels = call->max_pixels, .apply_exif = 1};
+    tl_status st =
+        embeddings ? img_decode(call->item.image.bytes, call->item.image.len, &opts, &image, err)
+                   : tl_fail(err, TL_ERR_NOMEM, "embeddings");
+    if (!st) st = search_service_embed_images(eng->model, &image, 1, embeddings, err);
+    const float *rows[SPACE_COUNT];
+    for (int g = 0; g < SPACE_COUNT; g++) rows[g] = embeddings + g * dim;
+    catalogue_item item = {
+        call->id, call->item.sku, call->item.title, call->item.category, call->item.subcategory,
+        NULL};
+    if (!st)
+        st = search_service_upsert(eng->search, &item, call->item.image.bytes, call->item.image.len,
+                                   rows, err);
+    img_free(&image);
+    free(embeddings);
+    return st;
+}
+
+/* Runs on the batcher thread, which owns the model and serialises catalogue changes. */
 static void item_done(batch_job *job, engine *eng, const float *rows, int dim, const tl_error *err,
                       void *ctx) {
     item_call *call = ctx;
     tl_error change_err = {0};
     if (!eng)
         http_respond_error(call->req, API_NOT_READY, "model and index are not loaded yet");
-    else if (err->code)
-        app_respond_batch_error(call->req, err);
-    else if (call->deleting
-                 ? search_service_remove(eng->search, call->id, &change_err)
-                 : search_service_upsert(
-                       eng->search,
-                       &(catalogue_item){call->id, call->item.sku, call->item.title,
-                                         call->item.category, call->item.subcategory, NULL},
-                       call->item.image.bytes, call->item.image.len, rows, &change_err))
+    else if (call->deleting ? search_service_remove(eng->search, call->id, &change_err)
+                            : store_item(eng, call, &change_err))
         app_respond_batch_error(call->req, &change_err);
     else
         http_respond_json(call->req, 200,
@@ -55,7 +73,10 @@ static void change_item(http_request *req, tailord *app, int deleting) {
         http_respond_error(req, API_INTERNAL, "out of memory");
         return;
     }
-    *call = (item_call){.req = req, .id = id, .deleting = deleting};
+    *call = (item_call){.req = req,
+                        .id = id,
+                        .deleting = deleting,
+                        .max_pixels = (size_t)app->cfg.image_max_pixels};
     size_t len;
     const uint8_t *body = http_request_body(req, &len);
     request_error e;
@@ -64,19 +85,11 @@ static void change_item(http_request *req, tailord *app, int deleting) {
         item_call_free(call);
         return;
     }
-    batch_job *job = batch_job_new(!deleting, BATCH_INTERACTIVE, item_done, call);
-    uint8_t *image_copy = deleting ? NULL : malloc(call->item.image.len);
-    if (!job || (!deleting && !image_copy)) {
-        batch_job_free(job);
-        free(image_copy);
+    batch_job *job = batch_job_new(0, BATCH_INTERACTIVE, item_done, call);
+    if (!job) {
         http_respond_error(req, API_INTERNAL, "out of memory");
         item_call_free(call);
         return;
-    }
-    if (!deleting) {
-        memcpy(image_copy, call->item.image.bytes, call->item.image.len);
-        job->inputs[0].image = image_copy;
-        job->inputs[0].image_len = call->item.image.len;
     }
     if (app_submit(app, req, job)) item_call_free(call);
 }

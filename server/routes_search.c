@@ -35,8 +35,9 @@ static void search_done(batch_job *job, engine *eng, const float *rows, int dim,
         app_respond_batch_error(req, &compose_err);
     else {
         search_filter filter = {call->query.category, call->query.subcategory, call->plan.item_id};
-        json_t *results = search_service_search(eng->search, query, &filter, call->query.limit,
-                                                call->query.offset, eng->version);
+        json_t *results =
+            search_service_search(eng->search, call->plan.space, query, &filter, call->query.limit,
+                                  call->query.offset, eng->version);
         http_respond_json(req, 200,
                           json_pack("{s:o, s:s, s:s, s:i, s:i}", "results", results, "mode",
                                     call->plan.mode, "embedding_version", eng->version, "limit",

@@ -101,8 +101,8 @@ static tl_status run_turn(turn_call *call, engine *eng, const float *rows, json_
     json_t *results = NULL, *turn = NULL;
     if (!st) {
         search_filter filter = {call->query.category, call->query.subcategory, call->plan.item_id};
-        results = search_service_search(eng->search, query, &filter, call->query.limit,
-                                        call->query.offset, eng->version);
+        results = search_service_search(eng->search, call->plan.space, query, &filter,
+                                        call->query.limit, call->query.offset, eng->version);
         json_t *reference =
             call->plan.item_id >= 0 ? json_integer(call->plan.item_id) : json_null();
         turn = json_pack("{s:s*, s:o, s:s}", "text", call->text, "reference_item_id", reference,
@@ -176,6 +176,7 @@ static void post_turn(http_request *req, void *ctx) {
         return;
     }
     batch_job *job = query_job_new(&call->query, reference, &call->plan, turn_done, call);
+    call->plan.space = SPACE_TGIR; /* session queries rank TGIR targets */
     free(reference);
     if (!job || copy_failed) {
         batch_job_free(job);

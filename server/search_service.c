@@ -1,6 +1,6 @@
 /* search_service.h over an in-memory gallery: items in one array, embeddings in one flat
- * float buffer [n, dim] (row i belongs to items[i]), an id → row hash map, brute-force inner
- * product search, and an append-only journal of admin changes replayed at open. */
+ * float buffer [n, dim] per space (row i belongs to items[i]), an id → row hash map, brute-force
+ * inner product search, and an append-only journal of admin changes replayed at open. */
 #include "search_service.h"
 
 #include <errno.h>
@@ -25,7 +25,7 @@ struct search_service {
     char *dir;
     int dim;
     owned_item *items;
-    float *vectors; /* [count, dim] */
+    float *vectors[SPACE_COUNT]; /* per space [count, dim]; row i belongs to items[i] */
     int64_t count, cap;
     int64_t *slots; /* open addressing: row + 1, 0 = empty, -1 = deleted */
     int64_t n_slots;
@@ -90,11 +90,13 @@ static tl_status rows_reserve(search_service *s, int64_t need, tl_error *err) {
     int64_t cap = s->cap ? s->cap : 64;
     while (cap < need) cap *= 2;
     owned_item *items = realloc(s->items, (size_t)cap * sizeof *items);
-    if (items) s->items = items;
-    float *vectors =
-        items ? realloc(s->vectors, (size_t)cap * (size_t)s->dim * sizeof *vectors) : NULL;
-    if (!vectors) return tl_fail(err, TL_ERR_NOMEM, "catalogue of %lld items", (long long)cap);
-    s->vectors = vectors;
+    if (!items) return tl_fail(err, TL_ERR_NOMEM, "catalogue of %lld items", (long long)cap);
+    s->items = items;
+    for (int g = 0; g < SPACE_COUNT; g++) {
+        float *v = realloc(s->vectors[g], (size_t)cap * (size_t)s->dim * sizeof *v);
+        if (!v) return tl_fail(err, TL_ERR_NOMEM, "catalogue of %lld items", (long long)cap);
+        s->vectors[g] = v;
+    }
     s->cap = cap;
     return map_rebuild(s, cap, err);
 }
@@ -110,9 +112,9 @@ static char *dup_or_empty(const char *text) {
     return strdup(text ? text : "");
 }
 
-/* Inserts or replaces one row (strings copied, embedding normalised); lock held. */
-static tl_status rows_put(search_service *s, const catalogue_item *item, const float *embedding,
-                          tl_error *err) {
+/* Inserts or replaces one row (strings copied, embeddings[space] normalised); lock held. */
+static tl_status rows_put(search_service *s, const catalogue_item *item,
+                          const float *const embeddings[SPACE_COUNT], tl_error *err) {
     owned_item copy = {item->id,
                        dup_or_empty(item->sku),
                        dup_or_empty(item->title),
@@ -135,9 +137,11 @@ static tl_status rows_put(search_service *s, const catalogue_item *item, const f
     } else
         item_release(&s->items[row]);
     s->items[row] = copy;
-    float *v = s->vectors + row * s->dim;
-    memcpy(v, embedding, (size_t)s->dim * sizeof *v);
-    normalise(v, s->dim);
+    for (int g = 0; g < SPACE_COUNT; g++) {
+        float *v = s->vectors[g] + row * s->dim;
+        memcpy(v, embeddings[g], (size_t)s->dim * sizeof *v);
+        normalise(v, s->dim);
+    }
     return TL_OK;
 }
 
@@ -151,8 +155,9 @@ static int rows_remove(search_service *s, int64_t id) {
     if (row != last) {
         s->slots[map_find_slot(s, s->items[last].id)] = row + 1;
         s->items[row] = s->items[last];
-        memcpy(s->vectors + row * s->dim, s->vectors + last * s->dim,
-               (size_t)s->dim * sizeof(float));
+        for (int g = 0; g < SPACE_COUNT; g++)
+            memcpy(s->vectors[g] + row * s->dim, s->vectors[g] + last * s->dim,
+                   (size_t)s->dim * sizeof(float));
     }
     s->count--;
     return 1;
@@ -187,11 +192,21 @@ static void resolve_path(const search_service *s, const char *image_path, char *
         snprintf(out, size, "%s/%s", s->dir, image_path);
 }
 
-/* Adds items[0..n) with their images embedded in one model call. */
+tl_status search_service_embed_images(tl_model *model, const tl_image *images, int n, float *out,
+                                      tl_error *err) {
+    size_t per_space = (size_t)n * (size_t)tl_model_get_info(model)->projection_dim;
+    tl_status st = TL_OK;
+    for (int g = 0; g < SPACE_COUNT && !st; g++)
+        st = space_embed_images(model, (embedding_space)g, images, n, out + g * per_space, err);
+    return st;
+}
+
+/* Adds items[0..n) with their images embedded in one model call per space. */
 static tl_status embed_and_add(search_service *s, tl_model *model, const catalogue_item *items,
                                int n, size_t max_pixels, tl_error *err) {
     tl_image images[16] = {0};
-    float *emb = malloc((size_t)n * (size_t)s->dim * sizeof *emb);
+    size_t per_space = (size_t)n * (size_t)s->dim;
+    float *emb = malloc(SPACE_COUNT * per_space * sizeof *emb);
     tl_status st = emb ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "embeddings");
     img_decode_opts opts = {.max_pixels = max_pixels, .apply_exif = 1};
     for (int i = 0; i < n && !st; i++) {
@@ -200,13 +215,16 @@ static tl_status embed_and_add(search_service *s, tl_model *model, const catalog
         st = img_load_file(path, &opts, &images[i], err);
         if (st) tl_error_prefix(err, "item %lld image %s", (long long)items[i].id, path);
     }
-    if (!st) st = tl_embed_images(model, images, n, emb, err);
+    if (!st) st = search_service_embed_images(model, images, n, emb, err);
     for (int i = 0; i < n && !st; i++) {
         char path[4096];
         resolve_path(s, items[i].image_path, path, sizeof path);
         catalogue_item absolute = items[i];
         absolute.image_path = path;
-        st = rows_put(s, &absolute, emb + (size_t)i * (size_t)s->dim, err);
+        const float *rows[SPACE_COUNT];
+        for (int g = 0; g < SPACE_COUNT; g++)
+            rows[g] = emb + g * per_space + (size_t)i * (size_t)s->dim;
+        st = rows_put(s, &absolute, rows, err);
     }
     for (int i = 0; i < n; i++) img_free(&images[i]);
     free(emb);
@@ -247,26 +265,36 @@ static tl_status load_catalogue(search_service *s, tl_model *model, size_t max_p
     return st;
 }
 
+static const char *const journal_vector_keys[SPACE_COUNT] = {"embedding_xmr", "embedding_tgir"};
+
 static tl_status replay_entry(search_service *s, json_t *entry, tl_error *err) {
     const char *op = json_string_value(json_object_get(entry, "op"));
     if (op && !strcmp(op, "remove")) {
         rows_remove(s, json_integer_value(json_object_get(entry, "id")));
         return TL_OK;
     }
-    json_t *vector = json_object_get(entry, "embedding");
+    int widths_ok = 1;
+    for (int g = 0; g < SPACE_COUNT; g++)
+        widths_ok &=
+            json_array_size(json_object_get(entry, journal_vector_keys[g])) == (size_t)s->dim;
     catalogue_item item;
-    if (!op || strcmp(op, "upsert") || json_array_size(vector) != (size_t)s->dim)
+    if (!op || strcmp(op, "upsert") || !widths_ok)
         return tl_fail(err, TL_ERR_FORMAT, "not an upsert or remove entry of width %d", s->dim);
     tl_status st = item_from_json(json_object_get(entry, "item"), &item, err);
-    float *v = st ? NULL : malloc((size_t)s->dim * sizeof *v);
+    float *v = st ? NULL : malloc(SPACE_COUNT * (size_t)s->dim * sizeof *v);
     if (!st && !v) st = tl_fail(err, TL_ERR_NOMEM, "embedding");
-    for (int i = 0; v && i < s->dim; i++)
-        v[i] = (float)json_number_value(json_array_get(vector, (size_t)i));
+    const float *rows[SPACE_COUNT];
+    for (int g = 0; v && g < SPACE_COUNT; g++) {
+        json_t *vector = json_object_get(entry, journal_vector_keys[g]);
+        for (int i = 0; i < s->dim; i++)
+            v[g * s->dim + i] = (float)json_number_value(json_array_get(vector, (size_t)i));
+        rows[g] = v + g * s->dim;
+    }
     char path[4096];
     if (!st) {
         resolve_path(s, item.image_path, path, sizeof path);
         item.image_path = path;
-        st = rows_put(s, &item, v, err);
+        st = rows_put(s, &item, rows, err);
     }
     free(v);
     return st;
@@ -318,7 +346,7 @@ void search_service_free(search_service *s) {
     if (!s) return;
     for (int64_t r = 0; r < s->count; r++) item_release(&s->items[r]);
     free(s->items);
-    free(s->vectors);
+    for (int g = 0; g < SPACE_COUNT; g++) free(s->vectors[g]);
     free(s->slots);
     free(s->dir);
     pthread_rwlock_destroy(&s->lock);
@@ -354,10 +382,11 @@ json_t *search_service_manifest(search_service *s) {
     return m;
 }
 
-tl_status search_service_embedding(search_service *s, int64_t id, float *out, tl_error *err) {
+tl_status search_service_embedding(search_service *s, embedding_space space, int64_t id, float *out,
+                                   tl_error *err) {
     pthread_rwlock_rdlock(&s->lock);
     int64_t row = map_row(s, id);
-    if (row >= 0) memcpy(out, s->vectors + row * s->dim, (size_t)s->dim * sizeof *out);
+    if (row >= 0) memcpy(out, s->vectors[space] + row * s->dim, (size_t)s->dim * sizeof *out);
     pthread_rwlock_unlock(&s->lock);
     return row >= 0 ? TL_OK : tl_fail(err, TL_ERR_NOT_FOUND, "no item %lld", (long long)id);
 }
@@ -396,8 +425,9 @@ static json_t *result_json(const owned_item *it, float score, const char *versio
                      version);
 }
 
-json_t *search_service_search(search_service *s, const float *query, const search_filter *filter,
-                              int limit, int offset, const char *version) {
+json_t *search_service_search(search_service *s, embedding_space space, const float *query,
+                              const search_filter *filter, int limit, int offset,
+                              const char *version) {
     json_t *results = json_array();
     float *q = malloc((size_t)s->dim * sizeof *q);
     pthread_rwlock_rdlock(&s->lock);
@@ -412,7 +442,7 @@ json_t *search_service_search(search_service *s, const float *query, const searc
         normalise(q, s->dim);
         for (int64_t r = 0; r < s->count; r++) {
             if (!row_passes(&s->items[r], filter)) continue;
-            const float *v = s->vectors + r * s->dim;
+            const float *v = s->vectors[space] + r * s->dim;
             float dot = 0;
             for (int i = 0; i < s->dim; i++) dot += q[i] * v[i];
             scored[n++] = (scored_row){dot, r};
@@ -461,7 +491,8 @@ static tl_status write_file_atomic(const char *path, const uint8_t *bytes, size_
 }
 
 tl_status search_service_upsert(search_service *s, const catalogue_item *item, const uint8_t *image,
-                                size_t image_len, const float *embedding, tl_error *err) {
+                                size_t image_len, const float *const embeddings[SPACE_COUNT],
+                                tl_error *err) {
     char relative[64], path[4200];
     snprintf(relative, sizeof relative, "uploads/%lld.img", (long long)item->id);
     snprintf(path, sizeof path, "%s/uploads", s->dir);
@@ -470,18 +501,21 @@ tl_status search_service_upsert(search_service *s, const catalogue_item *item, c
     resolve_path(s, relative, path, sizeof path);
     tl_status st = write_file_atomic(path, image, image_len, err);
     if (st) return st;
-    json_t *vector = json_array();
-    for (int i = 0; i < s->dim; i++) json_array_append_new(vector, json_real(embedding[i]));
-    json_t *entry = json_pack("{s:s, s:{s:I, s:s, s:s, s:s, s:s, s:s}, s:o}", "op", "upsert",
-                              "item", "id", (json_int_t)item->id, "sku", item->sku, "title",
-                              item->title, "category", item->category, "subcategory",
-                              item->subcategory, "image", relative, "embedding", vector);
+    json_t *entry =
+        json_pack("{s:s, s:{s:I, s:s, s:s, s:s, s:s, s:s}}", "op", "upsert", "item", "id",
+                  (json_int_t)item->id, "sku", item->sku, "title", item->title, "category",
+                  item->category, "subcategory", item->subcategory, "image", relative);
     if (!entry) return tl_fail(err, TL_ERR_INVALID, "item fields must be UTF-8 strings");
+    for (int g = 0; g < SPACE_COUNT; g++) {
+        json_t *vector = json_array();
+        for (int i = 0; i < s->dim; i++) json_array_append_new(vector, json_real(embeddings[g][i]));
+        json_object_set_new(entry, journal_vector_keys[g], vector);
+    }
     catalogue_item stored = *item;
     stored.image_path = path;
     pthread_rwlock_wrlock(&s->lock);
     st = journal_append(s, entry, err);
-    if (!st) st = rows_put(s, &stored, embedding, err);
+    if (!st) st = rows_put(s, &stored, embeddings, err);
     pthread_rwlock_unlock(&s->lock);
     return st;
 }
