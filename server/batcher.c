@@ -207,7 +207,8 @@ static void run_batch(batcher *b, batch_job **jobs, int n_jobs) {
             tl_fail(&err, TL_ERR_NOMEM, "batch buffers");
         else
             err = run.errors[j];
-        const float *rows = err.code ? NULL : run.out + (size_t)run.row_offset[j] * (size_t)run.dim;
+        const float *rows =
+            err.code || !ok ? NULL : run.out + (size_t)run.row_offset[j] * (size_t)run.dim;
         jobs[j]->done(jobs[j], eng, rows, run.dim, &err, jobs[j]->ctx);
         batch_job_free(jobs[j]);
     }

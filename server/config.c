@@ -161,7 +161,7 @@ static int parse_number(const config_option *opt, const char *value, double *out
 static int option_set(tailord_config *cfg, const config_option *opt, const char *value, char *msg,
                       size_t msg_size) {
     void *field = (char *)cfg + opt->offset;
-    double number;
+    double number = 0;
     switch (opt->type) {
         case OPT_STRING: {
             if (opt->validate && opt->validate(value, msg, msg_size)) {

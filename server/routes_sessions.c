@@ -90,8 +90,9 @@ static void turn_call_free(turn_call *call) {
 static tl_status run_turn(turn_call *call, engine *eng, const float *rows, json_t **answer,
                           int *session_gone, tl_error *err) {
     int dim = search_service_dim(eng->search);
-    float *x = malloc(2 * (size_t)dim * sizeof *x), *query = x + dim;
+    float *x = malloc(2 * (size_t)dim * sizeof *x);
     if (!x) return tl_fail(err, TL_ERR_NOMEM, "turn");
+    float *query = x + dim;
     uint8_t *state = NULL, *next = NULL;
     size_t len = 0, next_len = 0;
     tl_status st = session_store_state(call->app->sessions, call->session_id, &state, &len, err);
