@@ -51,8 +51,13 @@ static void usage(FILE *out) {
     config_print_help(out);
 }
 
+/* sessions.persist applies to the in-process store; Redis keeps its own. */
+static int persist_sessions(const tailord *app) {
+    return *app->cfg.sessions_persist && !*app->cfg.redis_url;
+}
+
 static void restore_sessions(tailord *app) {
-    if (!*app->cfg.sessions_persist) return;
+    if (!persist_sessions(app)) return;
     long n = 0;
     tl_error err = {0};
     if (session_store_load(app->sessions, app->cfg.sessions_persist, &n, &err))
@@ -63,7 +68,7 @@ static void restore_sessions(tailord *app) {
 }
 
 static void save_sessions(tailord *app) {
-    if (!*app->cfg.sessions_persist) return;
+    if (!persist_sessions(app) || !app->sessions) return;
     tl_error err = {0};
     if (session_store_save(app->sessions, app->cfg.sessions_persist, &err))
         log_event(LOG_ERROR, "sessions", NULL, "snapshot not written: %s", err.message);
@@ -71,17 +76,33 @@ static void save_sessions(tailord *app) {
         log_event(LOG_INFO, "sessions", NULL, "sessions saved to %s", app->cfg.sessions_persist);
 }
 
+/* The session store: Redis when redis_url is set, else in process; 0 on success. */
+static int open_sessions(tailord *app) {
+    const tailord_config *c = &app->cfg;
+    tl_error err = {0};
+    if (*c->redis_url) {
+        if (!session_store_open_redis(&app->sessions, c->redis_url, (long)c->sessions_ttl_s, &err))
+            return 0;
+        log_event(LOG_ERROR, "start", NULL, "sessions: %s", err.message);
+        return -1;
+    }
+    app->sessions = session_store_create((long)c->sessions_max_count, (size_t)c->sessions_max_bytes,
+                                         (long)c->sessions_ttl_s);
+    if (app->sessions) return 0;
+    log_event(LOG_ERROR, "start", NULL, "out of memory");
+    return -1;
+}
+
 /* Creates the stores, the batcher and the HTTP server; 0 on success. */
 static int start_services(tailord *app, int n_routes) {
     const tailord_config *c = &app->cfg;
     char msg[256];
     app->engines = engine_slot_create();
-    app->sessions = session_store_create((long)c->sessions_max_count, (size_t)c->sessions_max_bytes,
-                                         (long)c->sessions_ttl_s);
+    if (open_sessions(app)) return -1;
     batcher_opts bo = {c->batch_window_ms, (int)c->batch_max, (long)c->queue_max,
                        (long)c->queue_bulk_max, (size_t)c->image_max_pixels};
     app->batcher = app->engines ? batcher_start(app->engines, &bo) : NULL;
-    if (!app->engines || !app->sessions || !app->batcher) {
+    if (!app->engines || !app->batcher) {
         log_event(LOG_ERROR, "start", NULL, "out of memory");
         return -1;
     }

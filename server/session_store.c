@@ -3,6 +3,7 @@
 #include "session_store.h"
 
 #include "base64.h"
+#include "session_redis.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -31,6 +32,7 @@ struct session_store {
     session *lru_head, *lru_tail;
     long count, max_count, ttl_s;
     size_t bytes, max_bytes;
+    session_redis *redis; /* when set, every operation goes there */
 };
 
 static int64_t now_s(void) {
@@ -66,8 +68,21 @@ static void session_free(session *s) {
     free(s);
 }
 
+tl_status session_store_open_redis(session_store **out, const char *url, long ttl_s,
+                                   tl_error *err) {
+    *out = session_store_create(1, 1, ttl_s);
+    if (!*out) return tl_fail(err, TL_ERR_NOMEM, "session store");
+    tl_status st = session_redis_open(&(*out)->redis, url, ttl_s, err);
+    if (st) {
+        session_store_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 void session_store_free(session_store *st) {
     if (!st) return;
+    session_redis_close(st->redis);
     for (session *s = st->lru_head, *next; s; s = next) {
         next = s->lru_next;
         session_free(s);
@@ -191,6 +206,12 @@ tl_status session_store_create_session(session_store *st, const uint8_t *state, 
                                        char *id_out, int64_t *expires_at, tl_error *err) {
     char id[SESSION_ID_LEN + 1];
     random_id(id);
+    if (st->redis) {
+        tl_status status = session_redis_create(st->redis, id, state, len, now_s(), err);
+        memcpy(id_out, id, sizeof id);
+        *expires_at = now_s() + st->ttl_s;
+        return status;
+    }
     session *s = session_new(id, state, len, now_s());
     if (!s) return tl_fail(err, TL_ERR_NOMEM, "session");
     pthread_mutex_lock(&st->lock);
@@ -203,6 +224,7 @@ tl_status session_store_create_session(session_store *st, const uint8_t *state, 
 }
 
 json_t *session_store_describe(session_store *st, const char *id) {
+    if (st->redis) return session_id_valid(id) ? session_redis_describe(st->redis, id) : NULL;
     pthread_mutex_lock(&st->lock);
     session *s = find(st, id);
     json_t *out = NULL;
@@ -220,6 +242,7 @@ json_t *session_store_describe(session_store *st, const char *id) {
 tl_status session_store_state(session_store *st, const char *id, uint8_t **state, size_t *len,
                               tl_error *err) {
     *state = NULL;
+    if (st->redis) return session_redis_state(st->redis, id, state, len, err);
     pthread_mutex_lock(&st->lock);
     session *s = find(st, id);
     if (s && (*state = malloc(s->state_len ? s->state_len : 1))) {
@@ -233,6 +256,7 @@ tl_status session_store_state(session_store *st, const char *id, uint8_t **state
 
 tl_status session_store_add_turn(session_store *st, const char *id, const uint8_t *state,
                                  size_t len, json_t *turn, tl_error *err) {
+    if (st->redis) return session_redis_add_turn(st->redis, id, state, len, turn, err);
     pthread_mutex_lock(&st->lock);
     session *s = find(st, id);
     size_t before = s ? s->bytes : 0;
@@ -260,6 +284,7 @@ tl_status session_store_add_turn(session_store *st, const char *id, const uint8_
 }
 
 int session_store_delete(session_store *st, const char *id) {
+    if (st->redis) return session_id_valid(id) ? session_redis_delete(st->redis, id) : -1;
     pthread_mutex_lock(&st->lock);
     session *s = find(st, id);
     if (s) remove_session(st, s);
@@ -268,6 +293,7 @@ int session_store_delete(session_store *st, const char *id) {
 }
 
 long session_store_expire(session_store *st) {
+    if (st->redis) return 0; /* Redis expires keys itself */
     int64_t cutoff = now_s() - st->ttl_s;
     long removed = 0;
     pthread_mutex_lock(&st->lock);
@@ -280,6 +306,11 @@ long session_store_expire(session_store *st) {
 }
 
 void session_store_stats(session_store *st, long *count, size_t *bytes) {
+    if (st->redis) {
+        *count = session_redis_count(st->redis);
+        *bytes = 0;
+        return;
+    }
     pthread_mutex_lock(&st->lock);
     *count = st->count;
     *bytes = st->bytes;

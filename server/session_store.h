@@ -2,7 +2,8 @@
  * bytes (the proto/session.md encoding, made and read by the caller) and the list of its
  * turns. Bounded by count and bytes (least recently used evicted first) and by an idle TTL;
  * snapshots to a file and back. Thread-safe (one mutex).
- * Not for: stepping the memory (model/ntm.h) nor the shared Redis store (to come). */
+ * With a Redis URL the same operations go to Redis instead (session_redis.h), for replicas
+ * sharing sessions. Not for: stepping the memory (model/ntm.h). */
 #ifndef TAILORD_SESSION_STORE_H
 #define TAILORD_SESSION_STORE_H
 
@@ -18,6 +19,9 @@
 typedef struct session_store session_store;
 
 session_store *session_store_create(long max_count, size_t max_bytes, long ttl_s);
+/* A store kept in Redis at url (session_redis.h): count and bytes bounds do not apply (Redis
+ * has its own maxmemory), expiry is Redis's, snapshots are not needed. */
+tl_status session_store_open_redis(session_store **out, const char *url, long ttl_s, tl_error *err);
 void session_store_free(session_store *st);
 
 /* 1 when id has the form of a session id (32 lower-case hex characters). */
