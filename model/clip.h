@@ -77,7 +77,9 @@ typedef struct clip_scratch {
 
 void clip_scratch_init(clip_scratch *s, tl_backend *be);
 void clip_scratch_free(clip_scratch *s);
-/* Returns a of at least `floats` floats (contents not kept when it grows), NULL + err. */
+/* Returns arena a's buffer of at least `floats` floats, still owned by the arena (freed by
+ * clip_scratch_free; contents are not kept when it grows); NULL with err when out of memory.
+ * Arenas other than s->layer/s->tower (a caller's own) are freed with s->be->free(a->p). */
 float *clip_arena_reserve(clip_scratch *s, clip_arena *a, size_t floats, tl_error *err);
 
 /* zp[B,T,D] = z + out_proj(MHA(LN1(z))), z [B,T,D]; zp may equal z. causal: text mask;

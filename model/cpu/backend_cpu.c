@@ -1,7 +1,6 @@
 /* The CPU backend: fills the operation table of backend.h with the kernels of kernels_*.c on a
- * thread pool. OpenBLAS runs single-threaded inside pool workers, so the two never
- * oversubscribe the cores. Not for: kernel code (kernels_*.c). */
-#include <cblas.h>
+ * thread pool. OpenBLAS runs single-threaded inside pool workers (kernels_matmul.c), so the
+ * two never oversubscribe the cores. Not for: kernel code (kernels_*.c). */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -134,7 +133,6 @@ tl_status tl_backend_cpu_create(tl_backend **out, int n_threads, tl_error *err) 
         op_destroy(be);
         return tl_fail(err, TL_ERR_NOMEM, "cpu backend: cannot start %d threads", n_threads);
     }
-    openblas_set_num_threads(1); /* sgemm runs inside the pool's workers */
     *out = be;
     return TL_OK;
 }
