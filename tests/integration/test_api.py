@@ -4,6 +4,7 @@ reload (SIGHUP and /v1/admin/reload) under traffic without a failed request; SIG
 with a sessions.persist snapshot restored by the next start.
 usage: test_api.py TAILORD_EXE TESTDATA_DIR"""
 import base64
+import http.client
 import json
 import os
 import shutil
@@ -244,6 +245,43 @@ def check_overload(exe, testdata):
     shutil.rmtree(work, ignore_errors=True)
 
 
+def check_drain_under_traffic(exe, testdata):
+    """SIGTERM while searches are in flight: every request the server took answers 200 with a
+    whole body; connections it had not taken yet are refused or reset (the listening socket
+    closes when draining starts), which clients see as connection errors, never as HTTP ones."""
+    work = workdir()
+    server = Server(exe, testdata, work, ["--batch.window_ms", "20"])
+    if not tap.ok(server.wait_ready(), "tailord for the drain test starts"):
+        server.stop()
+        return
+    outcomes = []
+
+    def searcher():
+        for _ in range(200):
+            try:
+                status, _, data = request(server.port, "POST", "/v1/search", {"text": "coat"})
+                outcomes.append(status if json.loads(data).get("results") is not None else -1)
+            except (ConnectionRefusedError, ConnectionResetError,
+                    http.client.RemoteDisconnected):
+                outcomes.append("not taken")
+                return
+            except (OSError, ValueError) as e:
+                outcomes.append(repr(e))
+                return
+
+    threads = [threading.Thread(target=searcher) for _ in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    code = server.stop()
+    for t in threads:
+        t.join()
+    bad = [o for o in outcomes if o not in (200, "not taken")]
+    tap.ok(code == 0 and not bad and outcomes.count(200) > 10,
+           f"SIGTERM under traffic: {outcomes.count(200)} answered, none failed", bad[:5])
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     exe, testdata = sys.argv[1], sys.argv[2]
     work = workdir()
@@ -276,6 +314,7 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
     check_tasks_tailor_tiny(exe, testdata, image)
     check_overload(exe, testdata)
+    check_drain_under_traffic(exe, testdata)
     return tap.done()
 
 
