@@ -1,7 +1,9 @@
 /* GET /healthz (the process answers), /readyz (model and index loaded, not draining),
  * /metrics (Prometheus) and /v1/info (versions, model, index, options). */
+#include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "app.h"
 #include "metrics.h"
@@ -53,12 +55,19 @@ static json_t *engine_json(engine *eng) {
     return out;
 }
 
+/* The versions of tailord and of the libraries it runs on. */
+static json_t *versions_json(void) {
+    return json_pack("{s:s, s:s, s:s, s:s}", "tailord", TAILOR_VERSION, "libmicrohttpd",
+                     MHD_get_version(), "libuv", uv_version_string(), "jansson", JANSSON_VERSION);
+}
+
 static void get_info(http_request *req, void *ctx) {
     tailord *app = ctx;
     engine *eng = engine_acquire(app->engines);
-    json_t *info = json_pack("{s:s, s:s, s:I, s:o?, s:o}", "name", "tailord", "version",
-                             TAILOR_VERSION, "started_at", (json_int_t)app->started_at, "engine",
-                             eng ? engine_json(eng) : NULL, "config", config_to_json(&app->cfg));
+    json_t *info =
+        json_pack("{s:s, s:s, s:o, s:I, s:o?, s:o}", "name", "tailord", "version", TAILOR_VERSION,
+                  "versions", versions_json(), "started_at", (json_int_t)app->started_at, "engine",
+                  eng ? engine_json(eng) : NULL, "config", config_to_json(&app->cfg));
     engine_release(app->engines, eng);
     http_respond_json(req, 200, info);
 }
