@@ -12,6 +12,7 @@ static const cli_command commands[] = {
     {"classify", "sub-category probabilities of an image", cmd_classify},
     {"caption", "caption an image", cmd_caption},
     {"embed", "print CLIP embeddings of texts and images", cmd_embed},
+    {"session", "replay a multi-turn search over a gallery", cmd_session},
     {NULL, NULL, NULL},
 };
 
