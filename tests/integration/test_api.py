@@ -192,17 +192,25 @@ def check_reload_under_traffic(server):
                for _ in range(4)]
     for w in workers:
         w.start()
+    def reloads():
+        return server.error_log().count('"event":"reload","msg":"serving')
+
+    def wait_for_reloads(n, timeout=30):
+        deadline = time.time() + timeout
+        while reloads() < n and time.time() < deadline:
+            time.sleep(0.05)
+
     time.sleep(0.3)
     server.signal(signal.SIGHUP)
-    time.sleep(0.8)
+    wait_for_reloads(2)
     call(server.port, "POST", "/v1/admin/reload", headers=AUTH, expect=202)
-    time.sleep(1.0)
+    wait_for_reloads(3)
+    time.sleep(0.3)
     stop.set()
     for w in workers:
         w.join()
-    reloads = server.error_log().count('"event":"reload","msg":"serving')
-    tap.ok(not failures and counts[0] > 20 and reloads >= 3,
-           f"{counts[0]} searches during 2 reloads, none failed", (failures[:5], reloads))
+    tap.ok(not failures and counts[0] > 20 and reloads() >= 3,
+           f"{counts[0]} searches during 2 reloads, none failed", (failures[:5], reloads()))
 
 
 def check_overload(exe, testdata):
