@@ -2,6 +2,7 @@
 images, a real tailord on a free loopback port, an HTTP client over raw sockets (so malformed
 requests can be sent too), a checker of responses against proto/openapi.yaml (the subset of
 JSON Schema that file uses), and TAP output. Not for: unit tests of C modules."""
+import atexit
 import base64
 import http.client
 import json
@@ -83,6 +84,12 @@ class Server:
         self.access = open(os.path.join(workdir, "access.log"), "a")
         self.errors = open(os.path.join(workdir, "error.log"), "a")
         self.proc = subprocess.Popen(self.args, stdout=self.access, stderr=self.errors)
+        atexit.register(self._kill_if_running)  # a test that dies must not leave tailord
+
+    def _kill_if_running(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     def wait_ready(self, timeout=60):
         deadline = time.time() + timeout
