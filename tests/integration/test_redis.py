@@ -3,6 +3,7 @@
 started on one takes turns on either, survives a replica restart, and deleting it anywhere
 deletes it everywhere; losing Redis gives errors, not crashes, and service resumes when it is
 back. usage: test_redis.py TAILORD_EXE TESTDATA_DIR REDIS_SERVER"""
+import atexit
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ def start_redis(exe, port, work):
     proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no", "--dir", work],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    atexit.register(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
     time.sleep(0.3)
     return proc
 
