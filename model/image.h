@@ -21,8 +21,11 @@ typedef struct img_decode_opts {
 } img_decode_opts;
 
 /* Decodes JPEG, PNG or WebP (sniffed from magic bytes) into RGB, converting grey, palette,
- * alpha (dropped, as PIL's convert("RGB")) and 16-bit PNGs. opts may be NULL (defaults,
- * EXIF applied). Corrupt or truncated data is TL_ERR_FORMAT; too many pixels TL_ERR_LIMIT. */
+ * alpha (dropped, as PIL's convert("RGB")) and 16-bit PNGs (high byte). opts may be NULL
+ * (defaults, EXIF applied); the EXIF orientation is read from JPEG APP1 and the WebP EXIF
+ * chunk. Corrupt or truncated data is TL_ERR_FORMAT; too many pixels (checked from the
+ * header, before decoding) TL_ERR_LIMIT; animated WebP TL_ERR_UNSUPPORTED. On success
+ * out->rgb is owned by the caller (img_free); on failure out is zeroed. */
 tl_status img_decode(const uint8_t *bytes, size_t len, const img_decode_opts *opts,
                      tl_image *out, tl_error *err);
 
@@ -38,6 +41,10 @@ tl_status img_resize_bicubic(const tl_image *in, int out_w, int out_h, tl_image 
 
 /* The size CLIPImageProcessor resizes to: shorter side = size, long side truncated. */
 void img_clip_resize_dims(int w, int h, int size, int *out_w, int *out_h);
+
+/* Top-left corner of the size x size centre crop of a resized_w x resized_h image:
+ * (resized - size) / 2 rounded down, as HF does (torchvision rounds instead). */
+void img_clip_crop_origin(int resized_w, int resized_h, int size, int *left, int *top);
 
 /* CLIP preprocessing: resize shorter side to size, centre crop (floor), x/255, normalise with
  * mean/std. out is [3, size, size] float32, caller-owned. */

@@ -1,0 +1,15 @@
+/* Subcommands of `tailor-train`, one file each (trainer/cmd_NAME.c). Each takes the arguments
+ * after its name (argv[0] is the subcommand name) and returns the process exit status:
+ * 0 success, 1 runtime error, 2 usage error. */
+#ifndef TL_TRAINER_TRAIN_COMMANDS_H
+#define TL_TRAINER_TRAIN_COMMANDS_H
+
+typedef struct train_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} train_command;
+
+int cmd_demo_data(int argc, char **argv);
+
+#endif
