@@ -19,7 +19,8 @@ typedef struct parser {
     id_map seen; /* id -> line of its first occurrence */
 } parser;
 
-static void report(parser *ps, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void report(parser *ps, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void report(parser *ps, int line, const char *fmt, ...) {
     char message[512];
     va_list ap;
@@ -90,12 +91,16 @@ static tl_status jsonl_product(parser *ps, int line, json_t *obj, tl_error *err)
     for (int i = 0; i < 6; i++)
         if (!json_string_member(ps, line, obj, keys[i], &s[i])) return TL_OK;
     if (!s[5] || !*s[5]) return report(ps, line, "missing \"image\""), TL_OK;
-    char *attributes_text = attributes ? json_dumps(attributes, JSON_COMPACT | JSON_SORT_KEYS)
-                                       : strdup("{}");
+    char *attributes_text =
+        attributes ? json_dumps(attributes, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
     if (!attributes_text) return tl_fail(err, TL_ERR_NOMEM, "catalogue: out of memory");
-    catalog_product p = {.id = json_integer_value(id), .sku = (char *)s[0], .title = (char *)s[1],
-                         .description = (char *)s[2], .category = (char *)s[3],
-                         .subcategory = (char *)s[4], .image_path = (char *)s[5],
+    catalog_product p = {.id = json_integer_value(id),
+                         .sku = (char *)s[0],
+                         .title = (char *)s[1],
+                         .description = (char *)s[2],
+                         .category = (char *)s[3],
+                         .subcategory = (char *)s[4],
+                         .image_path = (char *)s[5],
                          .attributes = attributes_text};
     tl_status st = emit_product(ps, &p, line, err);
     free(attributes_text);
@@ -133,8 +138,17 @@ static tl_status parse_jsonl(parser *ps, const char *text, size_t len, tl_error 
 
 /* --- CSV (RFC 4180) --- */
 
-enum { CSV_ID, CSV_SKU, CSV_TITLE, CSV_DESCRIPTION, CSV_CATEGORY, CSV_SUBCATEGORY, CSV_IMAGE,
-       CSV_ATTRIBUTES, CSV_N_COLUMNS };
+enum {
+    CSV_ID,
+    CSV_SKU,
+    CSV_TITLE,
+    CSV_DESCRIPTION,
+    CSV_CATEGORY,
+    CSV_SUBCATEGORY,
+    CSV_IMAGE,
+    CSV_ATTRIBUTES,
+    CSV_N_COLUMNS
+};
 static const char *const CSV_COLUMNS[CSV_N_COLUMNS] = {
     "id", "sku", "title", "description", "category", "subcategory", "image", "attributes"};
 #define CSV_MAX_FIELDS 64
@@ -224,22 +238,27 @@ static int csv_read_record(const char *t, size_t len, size_t *pos, csv_record *r
 static tl_status csv_product(parser *ps, int line, const csv_record *r, const int *column_of,
                              tl_error *err) {
     const char *v[CSV_N_COLUMNS];
-    for (int c = 0; c < CSV_N_COLUMNS; c++) v[c] = column_of[c] >= 0 ? r->fields[column_of[c]] : NULL;
+    for (int c = 0; c < CSV_N_COLUMNS; c++)
+        v[c] = column_of[c] >= 0 ? r->fields[column_of[c]] : NULL;
     char *end;
     errno = 0;
     long long id = strtoll(v[CSV_ID], &end, 10);
-    if (!*v[CSV_ID] || *end || errno) return report(ps, line, "id '%s' is not an integer", v[CSV_ID]), TL_OK;
+    if (!*v[CSV_ID] || *end || errno)
+        return report(ps, line, "id '%s' is not an integer", v[CSV_ID]), TL_OK;
     if (!*v[CSV_IMAGE]) return report(ps, line, "missing image"), TL_OK;
     const char *attributes = v[CSV_ATTRIBUTES] && *v[CSV_ATTRIBUTES] ? v[CSV_ATTRIBUTES] : "{}";
     json_t *parsed = json_loads(attributes, 0, NULL);
     int ok = json_is_object(parsed);
     json_decref(parsed);
     if (!ok) return report(ps, line, "attributes must be a JSON object"), TL_OK;
-    catalog_product p = {.id = id, .sku = (char *)v[CSV_SKU], .title = (char *)v[CSV_TITLE],
+    catalog_product p = {.id = id,
+                         .sku = (char *)v[CSV_SKU],
+                         .title = (char *)v[CSV_TITLE],
                          .description = (char *)v[CSV_DESCRIPTION],
                          .category = (char *)v[CSV_CATEGORY],
                          .subcategory = (char *)v[CSV_SUBCATEGORY],
-                         .image_path = (char *)v[CSV_IMAGE], .attributes = (char *)attributes};
+                         .image_path = (char *)v[CSV_IMAGE],
+                         .attributes = (char *)attributes};
     return emit_product(ps, &p, line, err);
 }
 

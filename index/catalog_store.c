@@ -35,8 +35,9 @@ tl_status catalog_store_open(catalog_store **out, const char *path, int flags, t
     if (!s) return tl_fail(err, TL_ERR_NOMEM, "catalogue: out of memory");
     int read_only = flags & CATALOG_READ_ONLY;
     char *uri = sqlite3_mprintf("file:%s%s", path, read_only ? "?immutable=1" : "");
-    int open_flags = SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX |
-                     (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    int open_flags =
+        SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX |
+        (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     int rc = uri ? sqlite3_open_v2(uri, &s->db, open_flags, NULL) : SQLITE_NOMEM;
     sqlite3_free(uri);
     tl_status st = rc == SQLITE_OK ? TL_OK
@@ -61,13 +62,15 @@ void catalog_store_close(catalog_store *s) {
 }
 
 void catalog_product_clear(catalog_product *p) {
-    char **fields[] = {&p->sku,      &p->title,      &p->description, &p->category,
+    char **fields[] = {&p->sku,         &p->title,      &p->description, &p->category,
                        &p->subcategory, &p->image_path, &p->attributes};
     for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) free(*fields[i]);
     *p = (catalog_product){0};
 }
 
-static const char *or_default(const char *s, const char *fallback) { return s ? s : fallback; }
+static const char *or_default(const char *s, const char *fallback) {
+    return s ? s : fallback;
+}
 
 tl_status catalog_upsert(catalog_store *s, const catalog_product *p, tl_error *err) {
     char sql[256];
@@ -76,8 +79,12 @@ tl_status catalog_upsert(catalog_store *s, const catalog_product *p, tl_error *e
     sqlite3_stmt *stmt;
     if (sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL) != SQLITE_OK)
         return sqlite_failed(s, err, "prepare");
-    const char *texts[7] = {p->sku,         p->title,      p->description,
-                            p->category,    p->subcategory, p->image_path,
+    const char *texts[7] = {p->sku,
+                            p->title,
+                            p->description,
+                            p->category,
+                            p->subcategory,
+                            p->image_path,
                             or_default(p->attributes, "{}")};
     sqlite3_bind_int64(stmt, 1, p->id);
     for (int i = 0; i < 7; i++) sqlite3_bind_text(stmt, 2 + i, or_default(texts[i], ""), -1, NULL);
@@ -95,7 +102,7 @@ static char *column_text(sqlite3_stmt *stmt, int i) {
 /* Copies the current row of stmt (selected with COLUMNS) into *p; returns 0 on NOMEM. */
 static int read_row(sqlite3_stmt *stmt, catalog_product *p) {
     p->id = sqlite3_column_int64(stmt, 0);
-    char **fields[] = {&p->sku,      &p->title,      &p->description, &p->category,
+    char **fields[] = {&p->sku,         &p->title,      &p->description, &p->category,
                        &p->subcategory, &p->image_path, &p->attributes};
     int ok = 1;
     for (int i = 0; i < 7; i++) ok &= (*fields[i] = column_text(stmt, 1 + i)) != NULL;
@@ -168,9 +175,13 @@ tl_status catalog_iterate(catalog_store *s, catalog_visit_fn visit, void *ctx, t
     return st;
 }
 
-tl_status catalog_begin(catalog_store *s, tl_error *err) { return exec_sql(s, "BEGIN;", err); }
+tl_status catalog_begin(catalog_store *s, tl_error *err) {
+    return exec_sql(s, "BEGIN;", err);
+}
 
-tl_status catalog_commit(catalog_store *s, tl_error *err) { return exec_sql(s, "COMMIT;", err); }
+tl_status catalog_commit(catalog_store *s, tl_error *err) {
+    return exec_sql(s, "COMMIT;", err);
+}
 
 tl_status catalog_store_seal(catalog_store *s, tl_error *err) {
     tl_status st = exec_sql(s, "PRAGMA wal_checkpoint(TRUNCATE);", err);

@@ -44,25 +44,28 @@ static void write_file(const char *name, const char *text) {
 static tl_status parse(const char *name, int strict, collected *c, tl_error *err) {
     char path[256];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    catalog_parse_opts opts = {.strict = strict, .check_images = 1, .on_product = keep_product,
-                               .on_issue = keep_issue, .ctx = c};
+    catalog_parse_opts opts = {.strict = strict,
+                               .check_images = 1,
+                               .on_product = keep_product,
+                               .on_issue = keep_issue,
+                               .ctx = c};
     *c = (collected){0};
     return catalog_parse_file(path, &opts, NULL, err);
 }
 
 static const char JSONL[] =
     "{\"id\": 1, \"title\": \"red dress\", \"image\": \"a.png\", \"category\": \"dresses\"}\n"
-    "{\"id\": 2, \"title\": \"broken\", \"image\": \"a.png\"\n"             /* 2: broken JSON */
-    "\n"                                                                    /* blank: skipped */
-    "{\"title\": \"no id\", \"image\": \"a.png\"}\n"                        /* 4: missing id */
-    "{\"id\": \"5\", \"image\": \"a.png\"}\n"                               /* 5: id type */
-    "{\"id\": 6, \"title\": 7, \"image\": \"a.png\"}\n"                     /* 6: title type */
-    "{\"id\": 1, \"image\": \"a.png\"}\n"                                   /* 7: duplicate */
-    "{\"id\": 8, \"image\": \"missing.png\"}\n"                             /* 8: no image */
-    "[1, 2]\n"                                                              /* 9: not object */
+    "{\"id\": 2, \"title\": \"broken\", \"image\": \"a.png\"\n" /* 2: broken JSON */
+    "\n"                                                        /* blank: skipped */
+    "{\"title\": \"no id\", \"image\": \"a.png\"}\n"            /* 4: missing id */
+    "{\"id\": \"5\", \"image\": \"a.png\"}\n"                   /* 5: id type */
+    "{\"id\": 6, \"title\": 7, \"image\": \"a.png\"}\n"         /* 6: title type */
+    "{\"id\": 1, \"image\": \"a.png\"}\n"                       /* 7: duplicate */
+    "{\"id\": 8, \"image\": \"missing.png\"}\n"                 /* 8: no image */
+    "[1, 2]\n"                                                  /* 9: not object */
     "{\"id\": 10, \"image\": \"a.png\", \"attributes\": {\"color\": \"red\"}}\n"
-    "{\"id\": 11, \"image\": \"a.png\", \"attributes\": \"red\"}\n"         /* 11: attrs type */
-    "{\"id\": 12, \"title\": \"last\", \"image\": \"a.png\"}";              /* no final \n */
+    "{\"id\": 11, \"image\": \"a.png\", \"attributes\": \"red\"}\n" /* 11: attrs type */
+    "{\"id\": 12, \"title\": \"last\", \"image\": \"a.png\"}";      /* no final \n */
 
 TEST(jsonl_reports_every_bad_line) {
     collected c;
@@ -80,15 +83,15 @@ static const char CSV[] =
     "id,sku,title,description,category,image,attributes\r\n"
     "1,S1,plain,\"quoted, with comma\",dresses,a.png,\r\n"
     "2,S2,\"multi\nline\",\"say \"\"hi\"\"\",shoes,a.png,\"{\"\"color\"\": \"\"red\"\"}\"\r\n"
-    "x3,S3,bad id,,shoes,a.png,\r\n"                                       /* 5: id */
-    "4,S4,bad\"quote,,shoes,a.png,\r\n"                                    /* 6: quoting */
-    "5,S5,\"closed\"junk,,shoes,a.png,\r\n"                                /* 7: quoting */
-    "6,S6,too,few\r\n"                                                     /* 8: fields */
-    "1,S7,dup,,shoes,a.png,\r\n"                                           /* 9: duplicate */
-    "8,S8,no image,,shoes,missing.png,\r\n"                                /* 10: missing */
-    "9,S9,\"unterminated,,shoes,a.png,\r\n"                                /* 11: quoting */
+    "x3,S3,bad id,,shoes,a.png,\r\n"        /* 5: id */
+    "4,S4,bad\"quote,,shoes,a.png,\r\n"     /* 6: quoting */
+    "5,S5,\"closed\"junk,,shoes,a.png,\r\n" /* 7: quoting */
+    "6,S6,too,few\r\n"                      /* 8: fields */
+    "1,S7,dup,,shoes,a.png,\r\n"            /* 9: duplicate */
+    "8,S8,no image,,shoes,missing.png,\r\n" /* 10: missing */
+    "9,S9,\"unterminated,,shoes,a.png,\r\n" /* 11: quoting */
     "10,S10,\"good after\",,shoes,a.png,\r\n"
-    "11,S11,attrs,,shoes,a.png,[1]\r\n";                                   /* 13: attrs */
+    "11,S11,attrs,,shoes,a.png,[1]\r\n"; /* 13: attrs */
 
 TEST(csv_reports_every_bad_line) {
     collected c;
@@ -121,8 +124,11 @@ TEST(store_round_trip) {
     for (int i = 0; i < 100; i++) {
         char title[32];
         snprintf(title, sizeof title, "item %d", i);
-        catalog_product p = {.id = 1000 - i, .title = title, .category = i % 2 ? "a" : "b",
-                             .image_path = "/x.png", .embedding_version = 1};
+        catalog_product p = {.id = 1000 - i,
+                             .title = title,
+                             .category = i % 2 ? "a" : "b",
+                             .image_path = "/x.png",
+                             .embedding_version = 1};
         CHECK(!catalog_upsert(s, &p, &err));
     }
     CHECK(!catalog_commit(s, &err));
