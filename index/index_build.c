@@ -16,7 +16,7 @@
 #include "sha256.h"
 #include "vector_index.h"
 
-#define CHECKPOINT_FILE "checkpoint.bin"
+#define CHECKPOINT_FILE  "checkpoint.bin"
 #define CHECKPOINT_MAGIC "TLCKPT01"
 
 typedef struct product_list {
@@ -50,7 +50,9 @@ char *index_build_work_dir(const char *out_dir) {
     return asprintf(&path, "%.*s.building", (int)len, out_dir) < 0 ? NULL : path;
 }
 
-static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
+static char *dup_or_empty(const char *s) {
+    return strdup(s ? s : "");
+}
 
 static tl_status collect_product(const catalog_product *p, int line, void *ctx, tl_error *err) {
     product_list *list = &((builder *)ctx)->products;
@@ -63,7 +65,9 @@ static tl_status collect_product(const catalog_product *p, int line, void *ctx, 
         if (!items || !lines) return tl_fail(err, TL_ERR_NOMEM, "out of memory");
         list->capacity = capacity;
     }
-    catalog_product c = {.id = p->id, .sku = dup_or_empty(p->sku), .title = dup_or_empty(p->title),
+    catalog_product c = {.id = p->id,
+                         .sku = dup_or_empty(p->sku),
+                         .title = dup_or_empty(p->title),
                          .description = dup_or_empty(p->description),
                          .category = dup_or_empty(p->category),
                          .subcategory = dup_or_empty(p->subcategory),
@@ -71,8 +75,8 @@ static tl_status collect_product(const catalog_product *p, int line, void *ctx, 
                          .attributes = dup_or_empty(p->attributes)};
     list->lines[list->n] = line;
     list->items[list->n++] = c;
-    if (!c.sku || !c.title || !c.description || !c.category || !c.subcategory ||
-        !c.image_path || !c.attributes)
+    if (!c.sku || !c.title || !c.description || !c.category || !c.subcategory || !c.image_path ||
+        !c.attributes)
         return tl_fail(err, TL_ERR_NOMEM, "out of memory");
     return TL_OK;
 }
@@ -101,7 +105,9 @@ static void issue(builder *b, int line, const char *fmt, const char *detail) {
 
 /* --- checkpoint --- */
 
-static size_t record_size(int dim) { return 8 + 4 + 2 * (size_t)dim * sizeof(float); }
+static size_t record_size(int dim) {
+    return 8 + 4 + 2 * (size_t)dim * sizeof(float);
+}
 
 /* Reads the finished records of an existing checkpoint into b (checking ids against the
  * catalogue order), truncating a partly written last record. */
@@ -110,7 +116,8 @@ static tl_status checkpoint_read(builder *b, const checkpoint_header *want, tl_e
     if (fread(&have, sizeof have, 1, b->checkpoint) != 1 || memcmp(&have, want, sizeof have))
         return tl_fail(err, TL_ERR_INVALID,
                        "the checkpoint in %s is for another catalogue or model; build without "
-                       "--resume", b->work);
+                       "--resume",
+                       b->work);
     uint8_t *rec = malloc(record_size(b->dim));
     if (!rec) return tl_fail(err, TL_ERR_NOMEM, "out of memory");
     while (b->done < b->products.n && fread(rec, record_size(b->dim), 1, b->checkpoint) == 1) {
@@ -205,8 +212,8 @@ static tl_status embed_images(builder *b, decode_job *job, tl_image *scratch, fl
     }
     if (b->o->strict && m < job->n)
         return tl_fail(err, TL_ERR_FORMAT, "undecodable image (strict mode)");
-    tl_status st = m ? b->o->embedder->embed_images(b->o->embedder->ctx, scratch, m, out, err)
-                     : TL_OK;
+    tl_status st =
+        m ? b->o->embedder->embed_images(b->o->embedder->ctx, scratch, m, out, err) : TL_OK;
     for (int64_t i = 0, k = 0; i < job->n && !st; i++) {
         float *dst = b->image_emb + (job->from + i) * b->dim;
         if (b->has_image[job->from + i])
@@ -248,8 +255,8 @@ static tl_status batch_buffers_init(batch_buffers *bb, int batch, int dim, tl_er
     }
     bb->scratch = calloc(batch, sizeof(tl_image));
     bb->out = malloc((size_t)batch * dim * sizeof(float));
-    if (!bb->jobs[0].images || !bb->jobs[1].images || !bb->jobs[0].errors ||
-        !bb->jobs[1].errors || !bb->scratch || !bb->out)
+    if (!bb->jobs[0].images || !bb->jobs[1].images || !bb->jobs[0].errors || !bb->jobs[1].errors ||
+        !bb->scratch || !bb->out)
         return tl_fail(err, TL_ERR_NOMEM, "out of memory");
     return TL_OK;
 }
@@ -332,12 +339,13 @@ static float *selected_rows(const builder *b, const float *emb, const uint8_t *m
     float *rows = malloc((size_t)(b->products.n ? b->products.n : 1) * b->dim * sizeof *rows);
     *n = 0;
     for (int64_t i = 0; rows && i < b->products.n; i++)
-        if (!mask || mask[i]) memcpy(rows + (*n)++ * b->dim, emb + i * b->dim, b->dim * sizeof *rows);
+        if (!mask || mask[i])
+            memcpy(rows + (*n)++ * b->dim, emb + i * b->dim, b->dim * sizeof *rows);
     return rows;
 }
 
-static tl_status write_gallery(builder *b, index_gallery g, const float *emb,
-                               const uint8_t *mask, int64_t *count, tl_error *err) {
+static tl_status write_gallery(builder *b, index_gallery g, const float *emb, const uint8_t *mask,
+                               int64_t *count, tl_error *err) {
     vector_index *ix;
     char name[64], path[4096];
     tl_status st = vector_index_create(&ix, b->dim, b->o->factory, b->o->n_threads, err);
@@ -345,7 +353,8 @@ static tl_status write_gallery(builder *b, index_gallery g, const float *emb,
     if (vector_index_needs_training(ix)) {
         int64_t n;
         float *rows = selected_rows(b, emb, mask, &n);
-        st = rows ? vector_index_train(ix, rows, n, err) : tl_fail(err, TL_ERR_NOMEM, "out of memory");
+        st = rows ? vector_index_train(ix, rows, n, err)
+                  : tl_fail(err, TL_ERR_NOMEM, "out of memory");
         free(rows);
     }
     if (!st) st = add_by_category(b, ix, emb, mask, err);
@@ -396,8 +405,11 @@ static tl_status write_outputs(builder *b, tl_error *err) {
 }
 
 static tl_status prepare(builder *b, tl_error *err) {
-    catalog_parse_opts po = {.strict = b->o->strict, .check_images = 1,
-                             .on_product = collect_product, .on_issue = forward_issue, .ctx = b};
+    catalog_parse_opts po = {.strict = b->o->strict,
+                             .check_images = 1,
+                             .on_product = collect_product,
+                             .on_issue = forward_issue,
+                             .ctx = b};
     tl_status st = catalog_parse_file(b->o->catalog, &po, NULL, err);
     if (st) return st;
     int64_t n = b->products.n ? b->products.n : 1;

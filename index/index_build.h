@@ -15,10 +15,8 @@ typedef struct index_embedder {
     int dim;
     void *ctx;
     /* out[n, dim]; called from the building thread only. */
-    tl_status (*embed_images)(void *ctx, const tl_image *images, int n, float *out,
-                              tl_error *err);
-    tl_status (*embed_texts)(void *ctx, const char *const *texts, int n, float *out,
-                             tl_error *err);
+    tl_status (*embed_images)(void *ctx, const tl_image *images, int n, float *out, tl_error *err);
+    tl_status (*embed_texts)(void *ctx, const char *const *texts, int n, float *out, tl_error *err);
 } index_embedder;
 
 typedef struct index_build_opts {

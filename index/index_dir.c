@@ -19,8 +19,7 @@
 #include "sha256.h"
 #include "vector_index.h"
 
-const char *const INDEX_GALLERY_NAMES[INDEX_N_GALLERIES] = {"xmr_image", "tgir_target",
-                                                            "xmr_text"};
+const char *const INDEX_GALLERY_NAMES[INDEX_N_GALLERIES] = {"xmr_image", "tgir_target", "xmr_text"};
 
 tl_status index_dir_path(char *buf, size_t n, const char *dir, const char *name, tl_error *err) {
     if ((size_t)snprintf(buf, n, "%s/%s", dir, name) >= n)
@@ -63,8 +62,8 @@ static json_t *manifest_json(const index_manifest *m, json_t *files) {
         json_object_set_new(counts, INDEX_GALLERY_NAMES[g], json_integer(m->gallery_counts[g]));
     return json_pack("{s:i, s:s, s:{s:s, s:s}, s:i, s:s, s:o, s:o}", "format_version",
                      m->format_version, "created", m->created, "model", "checksum",
-                     m->model_checksum, "capabilities", m->capabilities, "dim", m->dim,
-                     "factory", m->factory, "counts", counts, "files", files);
+                     m->model_checksum, "capabilities", m->capabilities, "dim", m->dim, "factory",
+                     m->factory, "counts", counts, "files", files);
 }
 
 tl_status index_manifest_write(const char *dir, index_manifest *m, tl_error *err) {
@@ -210,8 +209,8 @@ tl_status index_model_checksum(const char *model_dir, char hex[65], tl_error *er
     tl_status st = index_dir_path(config, sizeof config, model_dir, "config.json", err);
     if (!st) st = index_dir_path(weights, sizeof weights, model_dir, "model.safetensors", err);
     if (!st && access(weights, F_OK) != 0)
-        st = index_dir_path(weights, sizeof weights, model_dir, "model.safetensors.index.json",
-                            err);
+        st =
+            index_dir_path(weights, sizeof weights, model_dir, "model.safetensors.index.json", err);
     if (!st) st = sha256_file(config, ignored, &c, err);
     if (!st) st = sha256_file(weights, ignored, &c, err);
     sha256_final(&c, digest);

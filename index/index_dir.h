@@ -11,8 +11,8 @@
 #include "error.h"
 
 #define INDEX_FORMAT_VERSION 1
-#define INDEX_CATALOG_FILE "catalog.sqlite"
-#define INDEX_MANIFEST_FILE "manifest.json"
+#define INDEX_CATALOG_FILE   "catalog.sqlite"
+#define INDEX_MANIFEST_FILE  "manifest.json"
 
 /* The galleries. Until the task adapters land, all hold plain CLIP embeddings: image
  * embeddings for xmr_image and tgir_target, text embeddings of title + description for
