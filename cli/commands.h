@@ -11,5 +11,6 @@ typedef struct cli_command {
 } cli_command;
 
 /* One declaration per subcommand file. */
+int cmd_embed(int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 
 static const cli_command commands[] = {
     /* {"name", "one-line summary", cmd_name}, */
+    {"embed", "print CLIP embeddings of texts and images", cmd_embed},
     {NULL, NULL, NULL},
 };
 

@@ -6,6 +6,7 @@
 #define TL_BACKEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -36,7 +37,8 @@ struct tl_backend {
      * q: B×Tq rows of stride ldq (head channels at q[row*ldq + h*hd]);
      * k, v: B×Tk rows of stride ldkv; out: B×Tq rows of H*hd floats (contiguous).
      * causal: key j > query i excluded. key_len: per batch item, keys >= key_len[b] excluded
-     * (NULL: all Tk keys). probs: if not NULL, [B,H,Tq,Tk] receives the probabilities. */
+     * (NULL: all Tk keys). probs: if not NULL, [B,H,Tq,Tk] receives the probabilities.
+     * A query row with no visible key outputs zeros. Tk ≤ 65536 (the CPU backend's limit). */
     void (*attention)(tl_backend *be, float *out, const float *q, int ldq, const float *k,
                       const float *v, int ldkv, int B, int Tq, int Tk, int H, int hd, int causal,
                       const int *key_len, float *probs);
@@ -46,6 +48,23 @@ struct tl_backend {
 
     /* y[i] += s * x[i]. */
     void (*axpy)(tl_backend *be, float *y, const float *x, float s, size_t n);
+
+    /* y[n,dim]: row i = table[rows[i]] (rows already validated by the caller). */
+    void (*gather_rows)(tl_backend *be, float *y, const float *table, const int32_t *rows, int n,
+                        int dim);
+
+    /* y[n,dim]: row i += addend[i % period] (addend [period,dim]; e.g. position embeddings). */
+    void (*add_rows_periodic)(tl_backend *be, float *y, const float *addend, int n, int period,
+                              int dim);
+
+    /* Conv patches as rows: pixels [B,C,S,S] -> out [B, lead + (S/p)^2, C*p*p], patch g of
+     * image b (row-major over the patch grid) in (c, ky, kx) order; the first `lead` rows of
+     * each image are zero (lead = 1 leaves a row for the class token). */
+    void (*im2col_patches)(tl_backend *be, float *out, const float *pixels, int B, int C, int S,
+                           int p, int lead);
+
+    /* In place: each row of x[rows,dim] divided by its L2 norm (zero rows stay zero). */
+    void (*l2_normalize)(tl_backend *be, float *x, int rows, int dim);
 
     /* Backend memory. alloc returns NULL on failure; memory is 64-byte aligned. */
     void *(*alloc)(tl_backend *be, size_t bytes);

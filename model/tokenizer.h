@@ -8,7 +8,8 @@
 
 #include "error.h"
 
-#define TOK_MAX_TEXT_BYTES (64u << 10) /* longer inputs are TL_ERR_LIMIT, never truncated silently */
+#define TOK_MAX_TEXT_BYTES                                                                         \
+    (64u << 10) /* longer inputs are TL_ERR_LIMIT, never truncated silently */
 
 typedef struct tl_tokenizer tl_tokenizer;
 
@@ -30,8 +31,8 @@ tl_status tok_encode(const tl_tokenizer *tok, const char *text, size_t len, int 
                      int32_t *ids, int *n_ids, tl_error *err);
 
 /* Same without truncation: *ids_out is malloc'd (caller frees), *n_out ids. */
-tl_status tok_encode_all(const tl_tokenizer *tok, const char *text, size_t len,
-                         int32_t **ids_out, int *n_out, tl_error *err);
+tl_status tok_encode_all(const tl_tokenizer *tok, const char *text, size_t len, int32_t **ids_out,
+                         int *n_out, tl_error *err);
 
 /* Decodes ids to text: SOT/EOT dropped, "</w>" becomes a space, byte symbols back to bytes.
  * Writes a NUL-terminated string of at most cap bytes; TL_ERR_LIMIT if it does not fit. */
@@ -41,5 +42,12 @@ tl_status tok_decode(const tl_tokenizer *tok, const int32_t *ids, int n, char *o
 /* Steps 1-3 of the tokenizer (HTML unescape twice, strip, whitespace collapse, lower-case),
  * exposed for tests. Returns a malloc'd NUL-terminated string (caller frees) or NULL with err. */
 char *tok_clean_text(const char *text, size_t len, tl_error *err);
+/* Status-returning form of tok_clean_text: *out is malloc'd (caller frees), NUL-terminated, and
+ * *out_len is its length (the text may hold NUL characters). */
+tl_status tok_clean(const char *text, size_t len, char **out, size_t *out_len, tl_error *err);
+
+/* TL_ERR_LIMIT beyond TOK_MAX_TEXT_BYTES, TL_ERR_INVALID for invalid UTF-8 (naming the byte
+ * offset), else TL_OK. Every entry point taking text runs this first. */
+tl_status tok_check_text(const char *text, size_t len, tl_error *err);
 
 #endif

@@ -1,0 +1,124 @@
+/* Matrix-product CPU kernels: Linear (x·Wᵀ + b) and multi-head attention, on single-threaded
+ * OpenBLAS sgemm calls spread over the pool, so OpenBLAS threads and pool threads never
+ * compete for cores. Not for: element-wise work (kernels_elementwise.c). */
+#include "kernels.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* GEMM_BLOCK: column/row blocks handed to threads are multiples of this.
+ * SERIAL_FLOPS: smaller products run on the caller alone (a thread hand-off costs more). */
+enum { GEMM_BLOCK = 16, SERIAL_FLOPS = 1 << 21 };
+
+/* ---- Linear: y[M,N] (=|+=) x[M,K] · w[N,K]ᵀ + b[N] ---- */
+typedef struct linear_job {
+    float *y;
+    const float *x, *w, *b;
+    int ldy, ldx, M, K, N, accumulate, split_rows;
+} linear_job;
+
+static void add_bias(float *y, int ldy, const float *b, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        float *yr = y + (size_t)r * ldy;
+        for (int c = 0; c < cols; c++) yr[c] += b[c];
+    }
+}
+
+/* Items are blocks of GEMM_BLOCK rows (split_rows) or columns of y. */
+static void linear_blocks(void *ctx, size_t begin, size_t end, int thread) {
+    const linear_job *j = ctx;
+    int total = j->split_rows ? j->M : j->N;
+    int lo = (int)begin * GEMM_BLOCK, hi = (int)end * GEMM_BLOCK;
+    if (hi > total) hi = total;
+    int m0 = j->split_rows ? lo : 0, m = j->split_rows ? hi - lo : j->M;
+    int n0 = j->split_rows ? 0 : lo, n = j->split_rows ? j->N : hi - lo;
+    float *y = j->y + (size_t)m0 * j->ldy + n0;
+    if (m <= CPU_SMALL_M) {
+        cpu_gemm_small_m(y, j->ldy, j->x + (size_t)m0 * j->ldx, j->ldx, j->w + (size_t)n0 * j->K,
+                         j->b ? j->b + n0 : NULL, m, j->K, n, j->accumulate);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, j->K, 1.0f,
+                j->x + (size_t)m0 * j->ldx, j->ldx, j->w + (size_t)n0 * j->K, j->K,
+                j->accumulate ? 1.0f : 0.0f, y, j->ldy);
+    if (j->b) add_bias(y, j->ldy, j->b + n0, m, n);
+}
+
+void cpu_linear(tl_pool *pool, float *y, int ldy, const float *x, int ldx, const float *w,
+                const float *b, int M, int K, int N, int accumulate) {
+    if (M <= 0 || N <= 0) return;
+    int threads = tl_pool_threads(pool);
+    linear_job j = {y, x, w, b, ldy ? ldy : N, ldx ? ldx : K, M, K, N, accumulate, 0};
+    j.split_rows = N < GEMM_BLOCK * 4 * threads && M > N;
+    int total = j.split_rows ? M : N;
+    size_t blocks = (size_t)(total + GEMM_BLOCK - 1) / GEMM_BLOCK;
+    size_t per_thread = (blocks + (size_t)threads - 1) / (size_t)threads;
+    if (2.0 * M * N * K < SERIAL_FLOPS) per_thread = blocks;
+    tl_pool_for(pool, blocks, per_thread, linear_blocks, &j);
+}
+
+/* ---- attention: one item per (batch, head), query rows in tiles that fit the scratch ---- */
+typedef struct attention_job {
+    float *out, *probs, *scratch;
+    const float *q, *k, *v;
+    int ldq, ldkv, Tq, Tk, H, hd, causal;
+    const int *key_len;
+} attention_job;
+
+/* Scores s[rows, ld] of query rows i0.. -> probabilities over each row's visible keys
+ * (first `keys`, and causally at most i0+i+1), zeros up to column `width`. */
+static void mask_softmax_rows(float *s, int ld, int rows, int i0, int keys, int causal, int width) {
+    for (int i = 0; i < rows; i++) {
+        float *row = s + (size_t)i * ld;
+        int valid = causal && i0 + i + 1 < keys ? i0 + i + 1 : keys;
+        if (valid > 0) cpu_softmax_row(row, valid);
+        memset(row + valid, 0, (size_t)(width - valid) * sizeof(float));
+    }
+}
+
+/* One (batch b, head h) pair, query rows [i0, i0+rows), scores in s (row stride ld). */
+static void attention_tile(const attention_job *j, int b, int h, int i0, int rows, float *s,
+                           int ld) {
+    int keys = j->key_len ? j->key_len[b] : j->Tk;
+    keys = keys < 0 ? 0 : (keys > j->Tk ? j->Tk : keys);
+    int used = j->causal && i0 + rows < keys ? i0 + rows : keys; /* key columns any row sees */
+    float scale = 1.0f / sqrtf((float)j->hd);
+    const float *q = j->q + ((size_t)b * j->Tq + i0) * j->ldq + h * j->hd;
+    const float *k = j->k + (size_t)b * j->Tk * j->ldkv + h * j->hd;
+    const float *v = j->v + (size_t)b * j->Tk * j->ldkv + h * j->hd;
+    float *o = j->out + ((size_t)b * j->Tq + i0) * j->H * j->hd + h * j->hd;
+    if (used > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, used, j->hd, scale, q, j->ldq, k,
+                    j->ldkv, 0.0f, s, ld);
+    mask_softmax_rows(s, ld, rows, i0, keys, j->causal, j->probs ? j->Tk : used);
+    if (used > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, j->hd, used, 1.0f, s, ld, v,
+                    j->ldkv, 0.0f, o, j->H * j->hd);
+    else
+        for (int i = 0; i < rows; i++)
+            memset(o + (size_t)i * j->H * j->hd, 0, (size_t)j->hd * sizeof(float));
+}
+
+static void attention_heads(void *ctx, size_t begin, size_t end, int thread) {
+    const attention_job *j = ctx;
+    int tile = j->probs ? j->Tq : CPU_ATTENTION_SCRATCH_FLOATS / j->Tk;
+    for (size_t item = begin; item < end; item++) {
+        int b = (int)(item / (size_t)j->H), h = (int)(item % (size_t)j->H);
+        for (int i0 = 0; i0 < j->Tq; i0 += tile) {
+            int rows = j->Tq - i0 < tile ? j->Tq - i0 : tile;
+            float *s = j->probs ? j->probs + (item * j->Tq + i0) * (size_t)j->Tk
+                                : j->scratch + (size_t)thread * CPU_ATTENTION_SCRATCH_FLOATS;
+            attention_tile(j, b, h, i0, rows, s, j->Tk);
+        }
+    }
+}
+
+void cpu_attention(tl_pool *pool, float *scratch, float *out, const float *q, int ldq,
+                   const float *k, const float *v, int ldkv, int B, int Tq, int Tk, int H, int hd,
+                   int causal, const int *key_len, float *probs) {
+    attention_job j = {out, probs, scratch, q, k, v, ldq, ldkv, Tq, Tk, H, hd, causal, key_len};
+    double flops_per_item = 4.0 * Tq * Tk * hd;
+    size_t grain = flops_per_item < SERIAL_FLOPS ? (size_t)(SERIAL_FLOPS / flops_per_item) : 1;
+    tl_pool_for(pool, (size_t)B * H, grain, attention_heads, &j);
+}
