@@ -12,5 +12,7 @@ typedef struct cli_command {
 
 /* One declaration per subcommand file. */
 int cmd_embed(int argc, char **argv);
+int cmd_index(int argc, char **argv);
+int cmd_search(int argc, char **argv);
 
 #endif

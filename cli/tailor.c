@@ -9,6 +9,8 @@
 static const cli_command commands[] = {
     /* {"name", "one-line summary", cmd_name}, */
     {"embed", "print CLIP embeddings of texts and images", cmd_embed},
+    {"index", "build, inspect and verify index directories", cmd_index},
+    {"search", "search an index directory by text, image or item", cmd_search},
     {NULL, NULL, NULL},
 };
 
