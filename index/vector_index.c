@@ -60,7 +60,13 @@ static vector_index *vector_index_alloc(int dim, const char *factory, int n_thre
     ix->dim = dim;
     ix->n_threads = n_threads > 0 ? n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     snprintf(ix->factory, sizeof ix->factory, "%s", factory);
-    pthread_rwlock_init(&ix->lock, NULL);
+    /* glibc's default rwlock prefers readers: a steady stream of searches would starve
+     * add/remove forever. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&ix->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
     return ix;
 }
 
