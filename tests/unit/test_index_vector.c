@@ -240,11 +240,11 @@ TEST(save_load_round_trip) {
     CHECK(vector_index_count(back) == N && !strcmp(vector_index_factory(back), "IVF32,Flat"));
     int64_t id = 1;
     CHECK(vector_index_add(mapped, "x", &id, base, 1, &err) == TL_ERR_UNSUPPORTED);
-    CHECK(vector_index_load(&back, "/nonexistent/gallery", 0, 1, &err) == TL_ERR_IO);
+    vector_index *bad = NULL;
+    CHECK(vector_index_load(&bad, "/nonexistent/gallery", 0, 1, &err) == TL_ERR_IO && !bad);
     fd = open(path, O_WRONLY | O_TRUNC);
     CHECK(write(fd, "TLVIDX01garbage", 15) == 15);
     close(fd);
-    vector_index *bad = NULL;
     CHECK(vector_index_load(&bad, path, 0, 1, &err) == TL_ERR_FORMAT && !bad);
     unlink(path);
     vector_index_free(ix);
