@@ -19,13 +19,15 @@ typedef struct embed_input {
 typedef struct embed_args {
     const char *model_dir;
     int json, threads;
+    int task; /* --task: TL_TASK_XMR or TL_TASK_TGIR adapters, -1 = plain CLIP */
     embed_input *inputs;
     int n_inputs, n_texts, n_images;
 } embed_args;
 
 static void usage(FILE *out) {
     fprintf(out, "usage: tailor embed --model DIR [--text T]... [--image FILE]... [--json] "
-                 "[--threads N]\n\n"
+                 "[--threads N]\n"
+                 "                    [--task xmr|tgir]\n\n"
                  "Prints the L2-normalised CLIP embedding of each input, in the order given:\n"
                  "  text\\tLABEL\\tv1 v2 ...   (or with --json an array of\n"
                  "  {\"kind\": \"text\"|\"image\", \"input\": LABEL, \"embedding\": [...]})\n\n"
@@ -34,6 +36,8 @@ static void usage(FILE *out) {
                  "  --image FILE   a JPEG, PNG or WebP file to embed (repeatable)\n"
                  "  --json         JSON output\n"
                  "  --threads N    worker threads (default: all CPUs)\n"
+                 "  --task T       task embeddings with the checkpoint's xmr or tgir adapters\n"
+                 "                 (tgir: the TGIR gallery features); default plain CLIP\n"
                  "  --help         this text\n"
                  "Exit status: 0 success, 1 runtime error, 2 usage error.\n");
 }
@@ -55,6 +59,7 @@ static int parse_args(int argc, char **argv, embed_args *a) {
         {"image", required_argument, NULL, 'i'},
         {"json", no_argument, NULL, 'j'},
         {"threads", required_argument, NULL, 'n'},
+        {"task", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -76,6 +81,13 @@ static int parse_args(int argc, char **argv, embed_args *a) {
                 a->threads = (int)strtol(optarg, &end, 10);
                 if (*end || a->threads < 1 || a->threads > 1024) {
                     fprintf(stderr, "tailor embed: --threads must be 1..1024\n");
+                    return 2;
+                }
+                break;
+            case 'k':
+                a->task = tl_task_from_name(optarg);
+                if (a->task != TL_TASK_XMR && a->task != TL_TASK_TGIR) {
+                    fprintf(stderr, "tailor embed: --task must be xmr or tgir\n");
                     return 2;
                 }
                 break;
@@ -120,8 +132,13 @@ static int run_model(tl_model *m, const embed_args *a, float *text_emb, float *i
         if (!a->inputs[i].is_image) texts[a->inputs[i].row] = a->inputs[i].value;
     if (!rc) rc = load_images(a, images);
     tl_error err = {0};
-    if (!rc && a->n_texts && tl_embed_texts(m, texts, a->n_texts, text_emb, &err)) rc = 1;
-    if (!rc && a->n_images && tl_embed_images(m, images, a->n_images, image_emb, &err)) rc = 1;
+    if (!rc && a->n_texts)
+        rc = (a->task < 0 ? tl_embed_texts(m, texts, a->n_texts, text_emb, &err)
+                          : tl_embed_texts_task(m, a->task, texts, a->n_texts, text_emb, &err)) != 0;
+    if (!rc && a->n_images)
+        rc = (a->task < 0
+                  ? tl_embed_images(m, images, a->n_images, image_emb, &err)
+                  : tl_embed_images_task(m, a->task, images, a->n_images, image_emb, &err)) != 0;
     if (rc && err.message[0]) fprintf(stderr, "tailor embed: %s\n", err.message);
     for (int i = 0; i < a->n_images; i++) img_free(&images[i]);
     free(texts);
@@ -203,7 +220,7 @@ static int embed_with_model(const embed_args *a) {
 }
 
 int cmd_embed(int argc, char **argv) {
-    embed_args a = {0};
+    embed_args a = {.task = -1};
     int rc = parse_args(argc, argv, &a);
     if (rc == -1) usage(stdout);
     if (rc == 0) rc = embed_with_model(&a);

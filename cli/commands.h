@@ -11,6 +11,9 @@ typedef struct cli_command {
 } cli_command;
 
 /* One declaration per subcommand file. */
+int cmd_compose(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+int cmd_caption(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_index(int argc, char **argv);
 int cmd_search(int argc, char **argv);

@@ -8,6 +8,9 @@
 
 static const cli_command commands[] = {
     /* {"name", "one-line summary", cmd_name}, */
+    {"compose", "composed (image + text) query embedding", cmd_compose},
+    {"classify", "sub-category probabilities of an image", cmd_classify},
+    {"caption", "caption an image", cmd_caption},
     {"embed", "print CLIP embeddings of texts and images", cmd_embed},
     {"index", "build, inspect and verify index directories", cmd_index},
     {"search", "search an index directory by text, image or item", cmd_search},

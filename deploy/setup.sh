@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
   build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
   libopenblas-dev libjansson-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libunistring-dev
-  zlib1g-dev dataset-fashion-mnist
+  zlib1g-dev dataset-fashion-mnist libhdf5-dev
   libfaiss-dev dpkg-dev g++ libgomp1 libsqlite3-dev
 )
 bench_packages=(python3-torch python3-numpy)

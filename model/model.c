@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "model_internal.h"
+#include "tasks_internal.h"
 
 static tl_status open_backend(tl_model *m, const tl_model_opts *opts, tl_error *err) {
     const char *name = opts && opts->backend ? opts->backend : "cpu";
@@ -68,6 +69,7 @@ static tl_status open_parts(tl_model *m, const char *dir, const tl_model_opts *o
         clip_scratch_init(&m->scratch, m->be);
         st = alloc_buffers(m, err);
     }
+    if (!st) st = tasks_open(m, err);
     return st;
 }
 
@@ -90,6 +92,7 @@ tl_status tl_model_open(tl_model **out, const char *dir, const tl_model_opts *op
 void tl_model_close(tl_model *m) {
     if (!m) return;
     if (m->be) {
+        tasks_close(m);
         clip_scratch_free(&m->scratch);
         m->be->free(m->be, m->pixels);
         m->be->destroy(m->be);

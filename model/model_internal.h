@@ -27,6 +27,8 @@ struct tl_model {
     tl_model_info info;
     float *pixels; /* [TL_VISION_CHUNK,3,S,S] preprocessing buffer, backend memory */
     int32_t *ids;  /* [TL_TEXT_CHUNK, context] token buffer */
+    /* FAME-ViL adapters, heads and their buffers (tasks.c) */
+    struct tl_tasks *tasks;
 };
 
 #endif

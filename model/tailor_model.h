@@ -61,4 +61,93 @@ tl_status tl_encode_pixels(tl_model *m, const float *pixels, int n, float *poole
 /* exp(logit_scale) of the checkpoint (100 for CLIP). */
 float tl_model_logit_scale(const tl_model *m);
 
+/* ---- Tasks (FAME-ViL, MODEL.md §2) ---- */
+
+/* Tasks in MODEL.md's order. */
+typedef enum tl_task { TL_TASK_XMR, TL_TASK_TGIR, TL_TASK_SCR, TL_TASK_FIC, TL_TASK_COUNT } tl_task;
+
+/* "xmr", "tgir", "scr", "fic"; NULL outside the range. */
+const char *tl_task_name(int task);
+/* The task named name, or -1. */
+int tl_task_from_name(const char *name);
+
+/* Capabilities: bit (1u << task) when the checkpoint holds everything the task needs:
+ * xmr = TSA_xmr + heads.xmr; tgir = TSA_tgir + XAA + heads.tgir; scr = TSA_scr + XAA +
+ * heads.scr; fic = TSA_fic + XAA + heads.fic. 0 for a plain CLIP checkpoint (zero-shot). */
+#define TL_CAP_XMR  (1u << TL_TASK_XMR)
+#define TL_CAP_TGIR (1u << TL_TASK_TGIR)
+#define TL_CAP_SCR  (1u << TL_TASK_SCR)
+#define TL_CAP_FIC  (1u << TL_TASK_FIC)
+unsigned tl_model_capabilities(const tl_model *m);
+
+/* Task embeddings (contrastive mode with TSA_task, task xmr or tgir), L2-normalised, out[n, P].
+ * The Norm head σ·n(x) only scales these unit vectors: cosine ranking is unchanged, and
+ * tl_task_head_scale gives σ for logits σ²·cos. TGIR gallery features are
+ * tl_embed_images_task(TL_TASK_TGIR). TL_ERR_UNAVAILABLE when the checkpoint lacks TSA_task. */
+tl_status tl_embed_texts_task(tl_model *m, tl_task task, const char *const *texts, int n,
+                              float *out, tl_error *err);
+tl_status tl_embed_images_task(tl_model *m, tl_task task, const tl_image *images, int n, float *out,
+                               tl_error *err);
+
+/* σ of heads.{xmr,tgir}; 0 when absent. */
+float tl_task_head_scale(const tl_model *m, tl_task task);
+
+/* TGIR queries: n (reference image, modifying text) pairs → out[n, P], L2-normalised
+ * (= n(Norm_tgir(f)), f = fusion with TSA_tgir; also the NTM's input x_t). Without the tgir
+ * capability: the zero-shot composition n(n(v_ref) + n(t)) of plain CLIP embeddings. */
+tl_status tl_compose(tl_model *m, const tl_image *refs, const char *const *texts, int n, float *out,
+                     tl_error *err);
+
+/* The scr head's class labels (borrowed from m) and their count; 0 without the scr head. */
+int tl_scr_labels(const tl_model *m, const char *const **labels);
+
+/* Sub-category probabilities of (image, text), probs[n_labels] in label order.
+ * labels == NULL: the scr head over tl_scr_labels (TL_ERR_UNAVAILABLE without it).
+ * labels given: the scr head when they are exactly its labels; otherwise zero-shot CLIP,
+ * softmax(exp(logit_scale) · cos(image, "a photo of a {label}")) (text is not used). */
+tl_status tl_classify(tl_model *m, const tl_image *image, const char *text,
+                      const char *const *labels, int n_labels, float *probs, tl_error *err);
+
+typedef struct tl_caption_opts {
+    int beam;       /* beam width; 0 or 1 = greedy */
+    int max_tokens; /* sequence limit, SOS and EOS included; 0 = the context length */
+} tl_caption_opts;
+
+/* Captions one image (generative mode with TSA_fic, XAA and heads.fic; greedy or beam).
+ * ids[ids_cap] receives the sequence, SOS first and EOS kept when reached, *n_ids its
+ * length (ids_cap ≥ the limit, else TL_ERR_LIMIT). text (may be NULL) receives the decoded
+ * caption (NUL-terminated, cap bytes) when the checkpoint has a tokenizer matching its
+ * vocabulary, else "". opts may be NULL. TL_ERR_UNAVAILABLE without the fic capability. */
+tl_status tl_caption(tl_model *m, const tl_image *image, const tl_caption_opts *opts, int32_t *ids,
+                     int ids_cap, int *n_ids, char *text, size_t text_cap, tl_error *err);
+
+/* Lower level, on ready inputs (refcheck, evaluation); inputs as for tl_encode_*.
+ * task -1 = plain CLIP. embeds: [n, P] projected, NOT normalised. */
+tl_status tl_encode_pixels_task(tl_model *m, int task, const float *pixels, int n, float *embeds,
+                                tl_error *err);
+tl_status tl_encode_text_ids_task(tl_model *m, int task, const int32_t *ids, int ids_stride, int n,
+                                  float *embeds, tl_error *err);
+/* Fusion mode with TSA_task (tgir or scr) on n (pixels[i], ids row i) pairs: projected CLS
+ * image_embeds[n, P], projected EOS text_embeds[n, P] (either may be NULL), fused = their
+ * sum [n, P]. */
+tl_status tl_fuse_ids(tl_model *m, tl_task task, const float *pixels, const int32_t *ids,
+                      int ids_stride, int n, float *image_embeds, float *text_embeds, float *fused,
+                      tl_error *err);
+/* scr head on fused vectors: logits[n, classes] (un-normalised). */
+tl_status tl_scr_logits(tl_model *m, const float *fused, int n, float *logits, tl_error *err);
+/* Generative mode, teacher forcing: the decoder on ids[n, T] (all T positions run) with
+ * memory from pixels[n]: final-LN hidden[n, T, Dt] (may be NULL), logits[n, T, vocab]. */
+tl_status tl_fic_forward(tl_model *m, const float *pixels, const int32_t *ids, int T, int n,
+                         float *hidden, float *logits, tl_error *err);
+/* tl_caption on preprocessed pixels[3, S, S], ids only. */
+tl_status tl_caption_pixels(tl_model *m, const float *pixels, const tl_caption_opts *opts,
+                            int32_t *ids, int ids_cap, int *n_ids, tl_error *err);
+
+/* Observes internal activations (tests): fn(ctx, name, data, dims, ndim) is called with
+ * names such as "fusion.tgir.layer0.vision_z_prime" (testdata README T5, without "debug.");
+ * data is only valid during the call. fn NULL turns tracing off. */
+typedef void (*tl_trace_fn)(void *ctx, const char *name, const float *data, const int *dims,
+                            int ndim);
+void tl_model_set_trace(tl_model *m, tl_trace_fn fn, void *ctx);
+
 #endif

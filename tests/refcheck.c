@@ -19,6 +19,7 @@ typedef struct folder_kind {
 
 /* First match wins: list more specific kinds first. */
 static const folder_kind kinds[] = {
+    {"tailor", refcheck_tailor_detect, refcheck_tailor_run},
     {"clip", refcheck_clip_detect, refcheck_clip_run},
 };
 

@@ -35,5 +35,7 @@ double rc_json_number(const json_t *root, double fallback, ...);
 /* Folder kinds. detect returns 1 when DIR is of the kind; run adds its cases to rc. */
 int refcheck_clip_detect(const char *dir);
 void refcheck_clip_run(refcheck *rc, const char *dir);
+int refcheck_tailor_detect(const char *dir);
+void refcheck_tailor_run(refcheck *rc, const char *dir);
 
 #endif

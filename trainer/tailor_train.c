@@ -8,6 +8,7 @@
 
 static const train_command commands[] = {
     {"demo-data", "write the Fashion-MNIST Colours demo data set", cmd_demo_data},
+    {"plot", "draw a run's metrics.jsonl as an SVG", cmd_plot},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,68 @@
+/* The FAME-ViL state of a tl_model and the task forwards shared by tasks.c (public API),
+ * towers.c (contrastive, fusion and generative modes) and decode.c (captions).
+ * Not for: the CLI or the server, which use tailor_model.h only. */
+#ifndef TL_TASKS_INTERNAL_H
+#define TL_TASKS_INTERNAL_H
+
+#include <stdint.h>
+
+#include "model_internal.h"
+#include "tailor_params.h"
+
+typedef struct tl_tasks {
+    tailor_params *p;
+    tl_trace_fn trace;
+    void *trace_ctx;
+    clip_arena state;   /* tower states of one task forward */
+    clip_arena memory;  /* generative mode: every vision layer's output */
+    clip_arena scratch; /* adapter and XAA temporaries */
+} tl_tasks;
+
+/* Loads the FAME-ViL parameters of m's checkpoint into m->tasks (called by tl_model_open). */
+tl_status tasks_open(tl_model *m, tl_error *err);
+/* Frees m->tasks (called by tl_model_close; NULL is fine). */
+void tasks_close(tl_model *m);
+
+/* Reports data of shape dims[0..ndim) to the trace callback under the printf-style name. */
+void tasks_trace(const tl_model *m, const float *data, const int *dims, int ndim, const char *fmt,
+                 ...) __attribute__((format(printf, 5, 6)));
+/* Whether a trace callback is set (tracing costs extra buffers and copies). */
+int tasks_tracing(const tl_model *m);
+
+/* ---- towers.c ---- */
+
+/* Contrastive vision with TSA_task (task -1: plain CLIP): embeds[B, P] projected CLS (NOT
+ * normalised) of pixels[B, 3, S, S]. memory: NULL, or [L, B, tokens, Dv] receiving every
+ * layer's output (generative mode's memory). */
+tl_status task_vision_forward(tl_model *m, int task, const float *pixels, int B, float *embeds,
+                              float *memory, tl_error *err);
+
+/* Contrastive text with TSA_task: embeds[B, P] projected EOS of ids rows (stride ids_stride). */
+tl_status task_text_forward(tl_model *m, int task, const int32_t *ids, int ids_stride, int B,
+                            float *embeds, tl_error *err);
+
+/* Fusion mode with TSA_task on B (pixels[b], ids row b) pairs: projected CLS and EOS
+ * (either may be NULL) and fused = their sum, each [B, P]. */
+tl_status task_fusion_forward(tl_model *m, int task, const float *pixels, const int32_t *ids,
+                              int ids_stride, int B, float *image_embeds, float *text_embeds,
+                              float *fused, tl_error *err);
+
+/* Validates ids rows (stride) of B texts, packs positions 0..T-1 (T = the longest EOS + 1)
+ * into packed[B, T] and writes each row's EOS position; packed and eos are caller memory of
+ * B·stride and B. */
+tl_status task_pack_ids(const tl_model *m, const int32_t *ids, int stride, int B, int32_t *packed,
+                        int *eos, int *T, tl_error *err);
+
+/* Generative mode, teacher forcing on ids[B, T] (all positions run), memory from pixels[B]:
+ * hidden[B, T, Dt] (may be NULL) final-LN states, logits[B, T, vocab]. */
+tl_status fic_teacher_forward(tl_model *m, const float *pixels, const int32_t *ids, int B, int T,
+                              float *hidden, float *logits, tl_error *err);
+
+/* ---- decode.c ---- */
+
+/* Captions one preprocessed image pixels[3, S, S] with the key/value-cached decoder: greedy
+ * (beam 1) or beam search, ids[max_tokens] SOS first. */
+tl_status fic_caption(tl_model *m, const float *pixels, int beam, int max_tokens, int32_t *ids,
+                      int *n_ids, tl_error *err);
+
+#endif

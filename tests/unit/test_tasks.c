@@ -1,0 +1,330 @@
+/* Tests of the FAME-ViL task API: the cached caption decoder against full recomputation, the
+ * beam search rule, capability reporting on checkpoints lacking parts, load errors, and the
+ * zero-shot fallbacks on plain CLIP (tailor-tiny and clip-tiny of the test vectors). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "beam.h"
+#include "harness.h"
+#include "model_internal.h"
+#include "tailor_model.h"
+
+static char tailor_dir[1024], clip_dir[1024];
+
+/* ---- helpers ---- */
+
+static float *input_f32(const char *name, size_t *count) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/inputs.safetensors", tailor_dir);
+    st_file *f = NULL;
+    tl_error err;
+    if (st_open(&f, path, &err)) return NULL;
+    const st_tensor *t = st_find(f, name);
+    float *out = t ? malloc((size_t)st_numel(t) * sizeof *out) : NULL;
+    if (out) st_to_f32(t, out);
+    if (out && count) *count = (size_t)st_numel(t);
+    st_close(f);
+    return out;
+}
+
+typedef struct step_logits {
+    int V, steps;
+    float *rows; /* [steps, V]: the logits of hypothesis 0 at each position */
+} step_logits;
+
+static void keep_step_logits(void *ctx, const char *name, const float *data, const int *dims,
+                             int ndim) {
+    step_logits *s = ctx;
+    int pos;
+    if (sscanf(name, "caption.step%d.logits", &pos) != 1 || ndim != 2 || dims[1] != s->V) return;
+    if (pos >= s->steps) return;
+    memcpy(s->rows + (size_t)pos * s->V, data, (size_t)s->V * sizeof *data);
+}
+
+static int argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+/* ---- decoder ---- */
+
+TEST(cached_decoding_equals_full_recomputation) {
+    tl_model *m = NULL;
+    tl_error err;
+    REQUIRE(tl_model_open(&m, tailor_dir, NULL, &err) == TL_OK);
+    const tl_model_info *info = tl_model_get_info(m);
+    size_t n_px = 0, per = 3 * (size_t)info->image_size * info->image_size;
+    float *pixels = input_f32("pixel_values", &n_px);
+    int V = info->vocab_size, limit = 12, n_images = pixels ? (int)(n_px / per) : 0;
+    step_logits s = {V, limit, malloc((size_t)limit * V * sizeof(float))};
+    float *full = malloc((size_t)limit * V * sizeof(float));
+    CHECK(pixels && n_images > 0 && s.rows && full);
+    for (int i = 0; i < n_images && s.rows && full; i++) {
+        int32_t ids[12];
+        int n = 0;
+        tl_caption_opts opts = {.beam = 1, .max_tokens = limit};
+        tl_model_set_trace(m, keep_step_logits, &s);
+        tl_status st = tl_caption_pixels(m, pixels + i * per, &opts, ids, limit, &n, &err);
+        tl_model_set_trace(m, NULL, NULL);
+        CHECKF(st == TL_OK && n >= 2 && n <= limit, "image %d: %s", i, err.message);
+        if (st || n < 2 || n > limit) break;
+        CHECK(ids[0] == V - 2);
+        CHECK(n == limit || ids[n - 1] == V - 1);
+        st = tl_fic_forward(m, pixels + i * per, ids, n, 1, NULL, full, &err);
+        CHECKF(st == TL_OK, "image %d: %s", i, err.message);
+        if (st) break;
+        double worst = 0;
+        for (int p = 0; p + 1 < n; p++) {
+            const float *row = full + (size_t)p * V;
+            CHECKF(argmax(row, V) == ids[p + 1], "image %d position %d", i, p);
+            for (int v = 0; v < V; v++)
+                worst = fmax(worst, fabs(row[v] - s.rows[(size_t)p * V + v]));
+        }
+        CHECKF(worst <= 1e-5, "image %d: cached vs full logits differ by %g", i, worst);
+    }
+    free(s.rows);
+    free(full);
+    free(pixels);
+    tl_model_close(m);
+}
+
+/* A toy language model over 4 tokens (SOS 2, EOS 3): after SOS, token 0 (p .6) or 1 (p .4);
+ * after 0 the next token is uncertain (uniform over 0, 1, EOS: p 1/3 each), after 1 EOS is
+ * near certain. Greedy takes 0; a beam of 2 finds 1, EOS with a higher score. */
+static tl_status toy_step(void *ctx, const int32_t *tokens, int n, int pos, float *logits,
+                          tl_error *err) {
+    for (int b = 0; b < n; b++) {
+        float *row = logits + (size_t)b * 4;
+        float sos[4] = {logf(0.6f), logf(0.4f), -30, -30}, after0[4] = {0, 0, -30, 0},
+              after1[4] = {-30, -30, -30, 0};
+        const float *src = tokens[b] == 2 ? sos : tokens[b] == 0 ? after0 : after1;
+        memcpy(row, src, sizeof sos);
+    }
+    return TL_OK;
+}
+
+static void toy_reorder(void *ctx, const int *parent, int n) {}
+
+TEST(beam_search_rule) {
+    caption_stepper toy = {NULL, toy_step, toy_reorder};
+    int32_t ids[4];
+    int n = 0;
+    tl_error err;
+    caption_search greedy = {4, 2, 3, 4, 1};
+    REQUIRE(caption_search_run(&greedy, &toy, ids, &n, &err) == TL_OK);
+    CHECKF(n >= 2 && ids[0] == 2 && ids[1] == 0, "greedy took %d", n > 1 ? ids[1] : -1);
+    caption_search beam = {4, 2, 3, 4, 2};
+    REQUIRE(caption_search_run(&beam, &toy, ids, &n, &err) == TL_OK);
+    CHECKF(n == 3 && ids[0] == 2 && ids[1] == 1 && ids[2] == 3, "beam: n %d", n);
+    caption_search bad = {4, 2, 3, 1, 1};
+    CHECK(caption_search_run(&bad, &toy, ids, &n, &err) == TL_ERR_INVALID);
+}
+
+TEST(beam_captions_are_well_formed) {
+    tl_model *m = NULL;
+    tl_error err;
+    REQUIRE(tl_model_open(&m, tailor_dir, NULL, &err) == TL_OK);
+    const tl_model_info *info = tl_model_get_info(m);
+    size_t n_px = 0, per = 3 * (size_t)info->image_size * info->image_size;
+    float *pixels = input_f32("pixel_values", &n_px);
+    REQUIRE(pixels);
+    int V = info->vocab_size;
+    for (size_t i = 0; i < n_px / per; i++) {
+        const float *px = pixels + i * per;
+        int32_t greedy[12], beam1[12], beam3[12];
+        int n_greedy = 0, n1 = 0, n3 = 0;
+        tl_caption_opts g = {.beam = 0, .max_tokens = 12}, b1 = {.beam = 1, .max_tokens = 12},
+                        b3 = {.beam = 3, .max_tokens = 12};
+        CHECK(tl_caption_pixels(m, px, &g, greedy, 12, &n_greedy, &err) == TL_OK);
+        CHECK(tl_caption_pixels(m, px, &b1, beam1, 12, &n1, &err) == TL_OK);
+        CHECK(n1 == n_greedy && !memcmp(greedy, beam1, (size_t)n1 * sizeof *beam1));
+        CHECKF(tl_caption_pixels(m, px, &b3, beam3, 12, &n3, &err) == TL_OK, "%s", err.message);
+        CHECK(n3 >= 2 && n3 <= 12 && beam3[0] == V - 2);
+        for (int k = 1; k + 1 < n3; k++) CHECK(beam3[k] != V - 1 && beam3[k] >= 0 && beam3[k] < V);
+        CHECK(tl_caption_pixels(m, px, &b3, beam3, 11, &n3, &err) == TL_ERR_LIMIT);
+    }
+    free(pixels);
+    tl_model_close(m);
+}
+
+/* ---- checkpoints lacking parts ---- */
+
+/* Copies tailor-tiny's config.json and its weights without the tensors drop() selects, and
+ * with `shrink` (may be NULL) one element shorter, into a new temp dir written to dir. */
+static int write_variant(char *dir, int (*drop)(const char *), const char *shrink) {
+    strcpy(dir, "/tmp/tl_tasks_XXXXXX");
+    if (!mkdtemp(dir)) return 0;
+    char src[1200], dst[1200];
+    snprintf(src, sizeof src, "%s/config.json", tailor_dir);
+    snprintf(dst, sizeof dst, "%s/config.json", dir);
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    char buf[4096];
+    size_t got;
+    while (in && out && (got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, out);
+    int ok = in && out;
+    if (in) fclose(in);
+    if (out && fclose(out)) ok = 0;
+    st_file *st = NULL;
+    tl_error err;
+    if (!ok || st_open_dir(&st, tailor_dir, &err)) return 0;
+    size_t n = st_count(st), kept = 0;
+    st_tensor *ts = calloc(n, sizeof *ts);
+    for (size_t i = 0; ts && i < n; i++) {
+        const st_tensor *t = st_at(st, i);
+        if (drop && drop(t->name)) continue;
+        ts[kept] = *t;
+        if (shrink && !strcmp(t->name, shrink)) {
+            ts[kept].shape[t->ndim - 1]--;
+            ts[kept].nbytes = (size_t)st_numel(&ts[kept]) * st_dtype_size(t->dtype);
+        }
+        kept++;
+    }
+    snprintf(dst, sizeof dst, "%s/model.safetensors", dir);
+    ok = ts && st_write(dst, ts, kept, NULL, &err) == TL_OK;
+    free(ts);
+    st_close(st);
+    return ok;
+}
+
+static void remove_variant(const char *dir) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+static int drop_fic_head_and_xaa(const char *name) {
+    return !strncmp(name, "heads.fic.", 10) || strstr(name, ".xaa.") != NULL;
+}
+
+/* A small grey image (caller frees rgb). */
+static tl_image grey_image(int w, int h) {
+    tl_image img = {w, h, malloc((size_t)w * h * 3)};
+    for (int i = 0; img.rgb && i < w * h * 3; i++) img.rgb[i] = (uint8_t)(i * 7 % 251);
+    return img;
+}
+
+TEST(capabilities_follow_present_parts) {
+    char dir[64];
+    REQUIRE(write_variant(dir, drop_fic_head_and_xaa, NULL));
+    tl_model *m = NULL;
+    tl_error err;
+    tl_status st = tl_model_open(&m, dir, NULL, &err);
+    CHECKF(st == TL_OK, "%s", err.message);
+    if (m) {
+        CHECKF(tl_model_capabilities(m) == TL_CAP_XMR, "caps %#x", tl_model_capabilities(m));
+        tl_image img = grey_image(40, 30);
+        const tl_model_info *info = tl_model_get_info(m);
+        float *v = malloc((size_t)info->projection_dim * sizeof *v);
+        CHECK(tl_embed_images_task(m, TL_TASK_XMR, &img, 1, v, &err) == TL_OK);
+        double norm = 0;
+        for (int i = 0; i < info->projection_dim; i++) norm += (double)v[i] * v[i];
+        CHECK_NEAR(norm, 1.0, 1e-5);
+        int32_t ids[77];
+        int n = 0;
+        char text[64];
+        st = tl_caption(m, &img, NULL, ids, 77, &n, text, sizeof text, &err);
+        CHECK(st == TL_ERR_UNAVAILABLE && n == 0);
+        CHECKF(strstr(err.message, "captioning not available") && strstr(err.message, "fic head") &&
+                   strstr(err.message, "cross-attention"),
+               "%s", err.message);
+        float fused[64];
+        st = tl_fuse_ids(m, TL_TASK_TGIR, NULL, ids, 77, 0, NULL, NULL, fused, &err);
+        CHECKF(st == TL_ERR_UNAVAILABLE && strstr(err.message, "cross-attention"), "%s",
+               err.message);
+        float probs[8];
+        st = tl_classify(m, &img, "a dress", NULL, 0, probs, &err);
+        CHECKF(st == TL_ERR_UNAVAILABLE && strstr(err.message, "scr"), "%s", err.message);
+        const char *const *labels;
+        CHECK(tl_scr_labels(m, &labels) == 5 && labels && !strcmp(labels[0], "dresses"));
+        free(img.rgb);
+        free(v);
+        tl_model_close(m);
+    }
+    remove_variant(dir);
+}
+
+TEST(wrong_adapter_shape_fails_to_load) {
+    char dir[64];
+    const char *name = "text_model.encoder.layers.1.tsa.tgir.down.weight";
+    REQUIRE(write_variant(dir, NULL, name));
+    tl_model *m = NULL;
+    tl_error err;
+    tl_status st = tl_model_open(&m, dir, NULL, &err);
+    CHECK(st == TL_ERR_FORMAT && m == NULL);
+    CHECKF(strstr(err.message, name) != NULL, "%s", err.message);
+    remove_variant(dir);
+}
+
+/* ---- zero-shot fallbacks on plain CLIP ---- */
+
+static void normalize(float *x, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)x[i] * x[i];
+    for (int i = 0; i < n; i++) x[i] = (float)(x[i] / sqrt(s));
+}
+
+TEST(plain_clip_runs_zero_shot) {
+    tl_model *m = NULL;
+    tl_error err;
+    REQUIRE(tl_model_open(&m, clip_dir, NULL, &err) == TL_OK);
+    CHECK(tl_model_capabilities(m) == 0);
+    int P = tl_model_get_info(m)->projection_dim;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/images/a_landscape_rgb_200x120.png", clip_dir);
+    tl_image img = {0};
+    REQUIRE(img_load_file(path, NULL, &img, &err) == TL_OK);
+    const char *text[1] = {"a red summer dress"};
+    float *q = malloc(4 * (size_t)P * sizeof *q), *v = q + P, *t = q + 2 * P, *want = q + 3 * P;
+    CHECKF(tl_compose(m, &img, text, 1, q, &err) == TL_OK, "%s", err.message);
+    REQUIRE(tl_embed_images(m, &img, 1, v, &err) == TL_OK);
+    REQUIRE(tl_embed_texts(m, text, 1, t, &err) == TL_OK);
+    for (int i = 0; i < P; i++) want[i] = v[i] + t[i];
+    normalize(want, P);
+    for (int i = 0; i < P; i++) CHECK_NEAR(q[i], want[i], 1e-6);
+
+    const char *labels[3] = {"dress", "sneaker", "jacket"};
+    float probs[3], sims[3];
+    CHECKF(tl_classify(m, &img, "x", labels, 3, probs, &err) == TL_OK, "%s", err.message);
+    for (int k = 0; k < 3; k++) {
+        char prompt[64];
+        snprintf(prompt, sizeof prompt, "a photo of a %s", labels[k]);
+        const char *pt[1] = {prompt};
+        REQUIRE(tl_embed_texts(m, pt, 1, t, &err) == TL_OK);
+        double dot = 0;
+        for (int i = 0; i < P; i++) dot += (double)v[i] * t[i];
+        sims[k] = (float)(tl_model_logit_scale(m) * dot);
+    }
+    double z = 0;
+    for (int k = 0; k < 3; k++) z += exp(sims[k] - sims[0]);
+    for (int k = 0; k < 3; k++) CHECK_NEAR(probs[k], exp(sims[k] - sims[0]) / z, 1e-5);
+    CHECK(tl_classify(m, &img, "x", NULL, 0, probs, &err) == TL_ERR_UNAVAILABLE);
+    int32_t ids[77];
+    int n = 0;
+    CHECK(tl_caption(m, &img, NULL, ids, 77, &n, NULL, 0, &err) == TL_ERR_UNAVAILABLE);
+    CHECKF(strstr(err.message, "captioning not available: checkpoint has no") != NULL, "%s",
+           err.message);
+    CHECK(tl_embed_images_task(m, TL_TASK_XMR, &img, 1, q, &err) == TL_ERR_UNAVAILABLE);
+    free(q);
+    img_free(&img);
+    tl_model_close(m);
+}
+
+int main(void) {
+    snprintf(tailor_dir, sizeof tailor_dir, "%s/tailor-tiny", th_testdata());
+    snprintf(clip_dir, sizeof clip_dir, "%s/clip-tiny", th_testdata());
+    RUN(cached_decoding_equals_full_recomputation);
+    RUN(beam_search_rule);
+    RUN(beam_captions_are_well_formed);
+    RUN(capabilities_follow_present_parts);
+    RUN(wrong_adapter_shape_fails_to_load);
+    RUN(plain_clip_runs_zero_shot);
+    return th_done();
+}
