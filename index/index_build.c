@@ -150,7 +150,9 @@ static tl_status checkpoint_open(builder *b, tl_error *err) {
     const char *model = b->o->model_checksum ? b->o->model_checksum : "";
     sha256_update(&c, model, strlen(model)); /* a checkpoint is for one catalogue and model */
     sha256_final(&c, want.catalog_sha256);
-    int exists = b->o->resume && access(path, F_OK) == 0;
+    /* A checkpoint without a whole header (killed while creating it) holds nothing to keep. */
+    struct stat sb;
+    int exists = b->o->resume && stat(path, &sb) == 0 && sb.st_size >= (off_t)sizeof want;
     if (!(b->checkpoint = fopen(path, exists ? "r+b" : "w+b")))
         return tl_fail(err, TL_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     if (exists) return checkpoint_read(b, &want, err);

@@ -96,6 +96,28 @@ TEST(rebuild_replaces_published_index) {
     CHECK(!index_dir_verify(out, &m, &err) && !strcmp(m.factory, "IVF2,Flat"));
 }
 
+/* A build killed while creating its checkpoint leaves a partial header; --resume restarts. */
+TEST(resume_over_a_partial_checkpoint_header) {
+    char work[400], path[500];
+    snprintf(work, sizeof work, "%s.building", out);
+    snprintf(path, sizeof path, "%s/checkpoint.bin", work);
+    CHECK(mkdir(work, 0755) == 0);
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f);
+    fputs("TLCK", f);
+    fclose(f);
+    index_build_opts o = {.catalog = catalog,
+                          .out_dir = out,
+                          .resume = 1,
+                          .batch = 3,
+                          .n_threads = 1,
+                          .model_checksum = "abc",
+                          .embedder = &FAKE_EMBEDDER};
+    tl_error err = {0};
+    CHECKF(!index_build(&o, &err), "%s", err.message);
+    CHECK(!index_dir_verify(out, NULL, &err) && access(work, F_OK) != 0);
+}
+
 static void write_png(const char *path, int seed) {
     /* Uncompressed-deflate PNG of 2x2 RGB pixels; CRCs and Adler computed here. */
     uint8_t raw[2 * (1 + 6)];
@@ -153,6 +175,7 @@ int main(void) {
     RUN(build_and_verify);
     RUN(verify_catches_tampering);
     RUN(rebuild_replaces_published_index);
+    RUN(resume_over_a_partial_checkpoint_header);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     return system(cmd), th_done();
