@@ -14,6 +14,7 @@ static const cli_command commands[] = {
     {"embed", "print CLIP embeddings of texts and images", cmd_embed},
     {"index", "build, inspect and verify index directories", cmd_index},
     {"search", "search an index directory by text, image or item", cmd_search},
+    {"session", "replay a multi-turn search over a gallery", cmd_session},
     {NULL, NULL, NULL},
 };
 

@@ -91,10 +91,12 @@ static tl_status read_positive(const json_t *obj, const char *section, const cha
         *dst = (float)fallback;
         return TL_OK;
     }
-    if (!json_is_number(v) || !(json_number_value(v) > 0) || json_number_value(v) > 1e30)
-        return tl_fail(err, TL_ERR_FORMAT, "config.json: %s%s must be a positive number", section,
+    float x = json_is_number(v) ? (float)json_number_value(v) : 0.0f; /* may underflow to 0 */
+    if (!(x > 0) || x > 1e30f)
+        return tl_fail(err, TL_ERR_FORMAT,
+                       "config.json: %s%s must be a positive number in float range", section,
                        key);
-    *dst = (float)json_number_value(v);
+    *dst = x;
     return TL_OK;
 }
 
@@ -152,6 +154,12 @@ static tl_status parse_sections(clip_config *cfg, const json_t *root, tl_error *
                        "config.json: vision_config.image_size %d is not divisible by "
                        "vision_config.patch_size %d",
                        cfg->vision.image_size, cfg->vision.patch_size);
+    int grid = cfg->vision.image_size / cfg->vision.patch_size;
+    if (grid * grid + 1 > MAX_POSITIONS)
+        return tl_fail(err, TL_ERR_FORMAT,
+                       "config.json: vision_config.image_size / patch_size gives %d tokens, more "
+                       "than %d",
+                       grid * grid + 1, MAX_POSITIONS);
     return TL_OK;
 }
 
@@ -204,7 +212,7 @@ static tl_status check_size(const json_t *pp, const char *key, const char *field
     return TL_OK;
 }
 
-static tl_status parse_preprocessor(clip_config *cfg, const json_t *pp, tl_error *err) {
+tl_status clip_config_read_preprocessor(clip_config *cfg, const json_t *pp, tl_error *err) {
     if (!json_is_object(pp))
         return tl_fail(err, TL_ERR_FORMAT, "preprocessor_config.json: top level must be an object");
     tl_status st = read_triple(pp, "image_mean", 0, cfg->image_mean, err);
@@ -240,7 +248,7 @@ tl_status clip_config_load_dir(clip_config *cfg, const char *dir, tl_error *err)
     st = load_json(path, &pp, err);
     if (st == TL_ERR_NOT_FOUND) return TL_OK;
     if (!st) {
-        st = parse_preprocessor(cfg, pp, err);
+        st = clip_config_read_preprocessor(cfg, pp, err);
         json_decref(pp);
     }
     if (st) clip_config_free(cfg);

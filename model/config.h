@@ -41,6 +41,11 @@ typedef struct clip_config {
  * clip_config_free. */
 tl_status clip_config_from_json(clip_config *cfg, json_t *root, tl_error *err);
 
+/* Applies a preprocessor_config.json object (borrowed): image_mean/std, and crop_size/size,
+ * which must equal the model's image size. Errors are TL_ERR_FORMAT / TL_ERR_UNSUPPORTED
+ * naming the key; cfg is unchanged on error only in the keys not yet read. */
+tl_status clip_config_read_preprocessor(clip_config *cfg, const json_t *pp, tl_error *err);
+
 /* Reads DIR/config.json and, when present, DIR/preprocessor_config.json. Missing config.json
  * is TL_ERR_NOT_FOUND. On success free with clip_config_free. */
 tl_status clip_config_load_dir(clip_config *cfg, const char *dir, tl_error *err);

@@ -70,6 +70,7 @@ static tl_status open_parts(tl_model *m, const char *dir, const tl_model_opts *o
         st = alloc_buffers(m, err);
     }
     if (!st) st = tasks_open(m, err);
+    if (!st) st = session_memory_open(m, opts, err);
     return st;
 }
 
@@ -98,6 +99,7 @@ void tl_model_close(tl_model *m) {
         m->be->destroy(m->be);
     }
     free(m->ids);
+    session_memory_close(m);
     clip_weights_free(&m->w);
     tok_free(m->tok);
     st_close(m->st);
@@ -113,7 +115,7 @@ float tl_model_logit_scale(const tl_model *m) {
     return expf(m->w.logit_scale);
 }
 
-static tl_status check_batch(int n, const void *in, const char *what, tl_error *err) {
+tl_status model_check_batch(int n, const void *in, const char *what, tl_error *err) {
     if (n < 0 || (n > 0 && !in))
         return tl_fail(err, TL_ERR_INVALID, "%s: bad batch (n = %d)", what, n);
     if (n > TL_MODEL_MAX_BATCH)
@@ -128,65 +130,125 @@ static int min_int(int a, int b) {
 
 /* ---- text ---- */
 
-tl_status tl_encode_text_ids(tl_model *m, const int32_t *ids, int ids_stride, int n, float *pooled,
-                             float *embeds, tl_error *err) {
-    tl_status st = check_batch(n, ids, "text ids", err);
-    if (st) return st;
-    if (ids_stride < 1) return tl_fail(err, TL_ERR_INVALID, "text ids: stride %d", ids_stride);
-    int D = m->w.text.tower.width, P = m->w.projection_dim;
-    for (int i = 0; i < n && !st; i += TL_TEXT_CHUNK) {
-        int B = min_int(TL_TEXT_CHUNK, n - i);
-        st =
-            clip_text_forward(m->be, &m->w.text, ids + (size_t)i * ids_stride, ids_stride, B,
-                              pooled ? pooled + (size_t)i * D : NULL,
-                              embeds ? embeds + (size_t)i * P : NULL, &m->scratch, NULL, NULL, err);
-        if (st) tl_error_prefix(err, "texts %d..%d", i, i + B - 1);
+/* Validates rows ids[n, stride] (ids in the vocabulary, end-of-text inside the context) and
+ * writes each row's pooling position into len[n]. */
+static tl_status check_text_rows(const tl_model *m, const int32_t *ids, int stride, int n, int *len,
+                                 tl_error *err) {
+    for (int i = 0; i < n; i++) {
+        const int32_t *row = ids + (size_t)i * stride;
+        for (int t = 0; t < stride; t++)
+            if (row[t] < 0 || row[t] >= m->info.vocab_size)
+                return tl_fail(err, TL_ERR_INVALID,
+                               "text row %d: token id %d at position %d outside the vocabulary "
+                               "0..%d",
+                               i, row[t], t, m->info.vocab_size - 1);
+        len[i] = clip_text_pool_position(row, stride);
+        if (len[i] >= m->info.context_length)
+            return tl_fail(err, TL_ERR_LIMIT,
+                           "text row %d: end-of-text at position %d, past the context length %d", i,
+                           len[i], m->info.context_length);
+    }
+    return TL_OK;
+}
+
+static const int *sort_keys; /* qsort has no context argument; a model is used by one thread */
+
+static int by_length(const void *a, const void *b) {
+    int i = *(const int *)a, j = *(const int *)b;
+    if (sort_keys[i] != sort_keys[j]) return sort_keys[i] < sort_keys[j] ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+/* Runs rows order[0..B) of ids through the text tower into those rows of pooled/embeds;
+ * tmp holds B·(D+P) floats. */
+static tl_status run_text_chunk(tl_model *m, const int32_t *ids, int stride, const int *order,
+                                int B, float *pooled, float *embeds, float *tmp, tl_error *err) {
+    int ctx = m->info.context_length, D = m->info.text_width, P = m->info.projection_dim;
+    size_t copy = (size_t)min_int(stride, ctx) * sizeof *m->ids;
+    memset(m->ids, 0, (size_t)B * ctx * sizeof *m->ids);
+    for (int b = 0; b < B; b++)
+        memcpy(m->ids + (size_t)b * ctx, ids + (size_t)order[b] * stride, copy);
+    float *tmp_pooled = tmp, *tmp_embeds = tmp + (size_t)B * D; /* [B,D], [B,P] */
+    tl_status st = clip_text_forward(m->be, &m->w.text, m->ids, ctx, B, tmp_pooled, tmp_embeds,
+                                     &m->scratch, NULL, NULL, err);
+    for (int b = 0; b < B && !st; b++) {
+        size_t row = (size_t)order[b];
+        if (pooled) memcpy(pooled + row * D, tmp_pooled + (size_t)b * D, D * sizeof *tmp);
+        if (embeds) memcpy(embeds + row * P, tmp_embeds + (size_t)b * P, P * sizeof *tmp);
     }
     return st;
 }
 
-/* Every text non-NULL and within the tokenizer's byte limit. */
-static tl_status check_texts(const char *const *texts, int n, tl_error *err) {
+/* The text tower over rows ids[n, stride], validated here, in chunks of similar length (each
+ * chunk runs only as many positions as its longest row); outputs land in the caller's order. */
+static tl_status encode_text_rows(tl_model *m, const int32_t *ids, int stride, int n, float *pooled,
+                                  float *embeds, tl_error *err) {
+    int *len = malloc((size_t)n * sizeof *len), *order = malloc((size_t)n * sizeof *order);
+    size_t tmp_floats = (size_t)TL_TEXT_CHUNK * (m->info.text_width + m->info.projection_dim);
+    float *tmp = malloc(tmp_floats * sizeof *tmp);
+    if (!len || !order || !tmp) {
+        free(len), free(order), free(tmp);
+        return tl_fail(err, TL_ERR_NOMEM, "texts: out of memory");
+    }
+    tl_status st = check_text_rows(m, ids, stride, n, len, err);
+    if (!st) {
+        for (int i = 0; i < n; i++) order[i] = i;
+        sort_keys = len;
+        qsort(order, (size_t)n, sizeof *order, by_length);
+    }
+    for (int i = 0; i < n && !st; i += TL_TEXT_CHUNK)
+        st = run_text_chunk(m, ids, stride, order + i, min_int(TL_TEXT_CHUNK, n - i), pooled,
+                            embeds, tmp, err);
+    free(len), free(order), free(tmp);
+    return st;
+}
+
+tl_status tl_encode_text_ids(tl_model *m, const int32_t *ids, int ids_stride, int n, float *pooled,
+                             float *embeds, tl_error *err) {
+    tl_status st = model_check_batch(n, ids, "text ids", err);
+    if (st || n == 0) return st;
+    if (ids_stride < 1) return tl_fail(err, TL_ERR_INVALID, "text ids: stride %d", ids_stride);
+    return encode_text_rows(m, ids, ids_stride, n, pooled, embeds, err);
+}
+
+/* Every text non-NULL and within the tokenizer's byte limit; messages count from first. */
+static tl_status check_texts(const char *const *texts, int first, int n, tl_error *err) {
     for (int i = 0; i < n; i++) {
-        if (!texts[i]) return tl_fail(err, TL_ERR_INVALID, "text %d is NULL", i);
+        if (!texts[i]) return tl_fail(err, TL_ERR_INVALID, "text %d is NULL", first + i);
         if (strnlen(texts[i], TOK_MAX_TEXT_BYTES + 1) > TOK_MAX_TEXT_BYTES)
-            return tl_fail(err, TL_ERR_LIMIT, "text %d is longer than %u bytes", i,
+            return tl_fail(err, TL_ERR_LIMIT, "text %d is longer than %u bytes", first + i,
                            TOK_MAX_TEXT_BYTES);
     }
     return TL_OK;
 }
 
-/* Tokenizes texts[0..B) (checked) into m->ids rows of the context length, 0-padded. */
-static tl_status tokenize_chunk(tl_model *m, const char *const *texts, int first, int B,
-                                tl_error *err) {
+tl_status model_tokenize_texts(const tl_model *m, const char *const *texts, int first, int n,
+                               int32_t *ids, tl_error *err) {
+    tl_status st = check_texts(texts, first, n, err);
+    if (st) return st;
+    if (!m->tok)
+        return tl_fail(err, TL_ERR_UNAVAILABLE,
+                       "the checkpoint has no tokenizer (vocab.json + merges.txt)");
     int ctx = m->info.context_length;
-    memset(m->ids, 0, (size_t)B * ctx * sizeof *m->ids);
-    for (int b = 0; b < B; b++) {
+    memset(ids, 0, (size_t)n * ctx * sizeof *ids);
+    for (int i = 0; i < n; i++) {
         int n_ids;
-        if (tok_encode(m->tok, texts[b], strlen(texts[b]), ctx, m->ids + (size_t)b * ctx, &n_ids,
-                       err))
-            return tl_error_prefix(err, "text %d", first + b);
+        if (tok_encode(m->tok, texts[i], strlen(texts[i]), ctx, ids + (size_t)i * ctx, &n_ids, err))
+            return tl_error_prefix(err, "text %d", first + i);
     }
     return TL_OK;
 }
 
 tl_status tl_embed_texts(tl_model *m, const char *const *texts, int n, float *out, tl_error *err) {
-    tl_status st = check_batch(n, texts, "texts", err);
-    if (!st) st = check_texts(texts, n, err);
-    if (st) return st;
-    if (!m->tok)
-        return tl_fail(err, TL_ERR_UNAVAILABLE,
-                       "the checkpoint has no tokenizer (vocab.json + merges.txt)");
-    int P = m->w.projection_dim, ctx = m->info.context_length;
-    for (int i = 0; i < n && !st; i += TL_TEXT_CHUNK) {
-        int B = min_int(TL_TEXT_CHUNK, n - i);
-        float *rows = out + (size_t)i * P;
-        st = tokenize_chunk(m, texts + i, i, B, err);
-        if (!st)
-            st = clip_text_forward(m->be, &m->w.text, m->ids, ctx, B, NULL, rows, &m->scratch, NULL,
-                                   NULL, err);
-        if (!st) m->be->l2_normalize(m->be, rows, B, P);
-    }
+    tl_status st = model_check_batch(n, texts, "texts", err);
+    if (st || n == 0) return st;
+    int ctx = m->info.context_length;
+    int32_t *ids = malloc((size_t)n * ctx * sizeof *ids);
+    if (!ids) return tl_fail(err, TL_ERR_NOMEM, "texts: out of memory");
+    st = model_tokenize_texts(m, texts, 0, n, ids, err);
+    if (!st) st = encode_text_rows(m, ids, ctx, n, NULL, out, err);
+    if (!st) m->be->l2_normalize(m->be, out, n, m->info.projection_dim);
+    free(ids);
     return st;
 }
 
@@ -211,7 +273,7 @@ static tl_status check_pixels(const float *pixels, size_t count, int first, size
 
 tl_status tl_encode_pixels(tl_model *m, const float *pixels, int n, float *pooled, float *embeds,
                            tl_error *err) {
-    tl_status st = check_batch(n, pixels, "pixels", err);
+    tl_status st = model_check_batch(n, pixels, "pixels", err);
     if (st) return st;
     int D = m->w.vision.tower.width, P = m->w.projection_dim, S = m->info.image_size;
     size_t per_item = 3 * (size_t)S * S;
@@ -227,7 +289,7 @@ tl_status tl_encode_pixels(tl_model *m, const float *pixels, int n, float *poole
 }
 
 tl_status tl_embed_images(tl_model *m, const tl_image *images, int n, float *out, tl_error *err) {
-    tl_status st = check_batch(n, images, "images", err);
+    tl_status st = model_check_batch(n, images, "images", err);
     if (st) return st;
     int P = m->w.projection_dim, S = m->info.image_size;
     size_t per_item = 3 * (size_t)S * S;

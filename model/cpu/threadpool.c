@@ -6,6 +6,7 @@
 #include "threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -143,11 +144,16 @@ int tl_pool_threads(const tl_pool *p) {
 }
 
 /* Waits until no worker is inside the current job, then closes it to late joiners. */
+/* After SPIN_ROUNDS it yields the core: on a busy machine the worker it waits for may be
+ * waiting for a core itself. */
 static void close_job(tl_pool *p) {
     uint64_t e = atomic_load_explicit(&p->entry, memory_order_acquire);
-    for (;;) {
+    for (int spins = 0;; spins++) {
         if (e & JOB_ACTIVE_MASK) {
-            cpu_relax();
+            if (spins < SPIN_ROUNDS)
+                cpu_relax();
+            else
+                sched_yield();
             e = atomic_load_explicit(&p->entry, memory_order_acquire);
         } else if (atomic_compare_exchange_weak_explicit(
                        &p->entry, &e, e & ~JOB_OPEN, memory_order_acq_rel, memory_order_acquire)) {

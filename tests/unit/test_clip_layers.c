@@ -70,6 +70,34 @@ TEST(key_len_hides_later_keys) {
     tl_model_close(m);
 }
 
+/* More rows than one chunk, of mixed lengths: the batch sorts rows by length internally, and
+ * every row must equal the same row encoded alone. */
+TEST(text_batches_keep_row_order) {
+    tl_model *m = open_clip_tiny();
+    REQUIRE(m);
+    enum { N = 70, CTX = 20 };
+    int P = tl_model_get_info(m)->projection_dim;
+    int32_t *ids = calloc((size_t)N * CTX, sizeof *ids);
+    for (int i = 0; i < N; i++) {
+        int32_t *row = ids + (size_t)i * CTX;
+        int len = (i * 7) % 15;
+        row[0] = 49406;
+        for (int t = 1; t <= len; t++) row[t] = 256 + (i * 31 + t * 17) % 30000;
+        row[len + 1] = 49407;
+    }
+    float *batch = malloc((size_t)N * P * sizeof *batch), one[64];
+    tl_error err;
+    REQUIRE(!tl_encode_text_ids(m, ids, CTX, N, NULL, batch, &err));
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+        REQUIRE(!tl_encode_text_ids(m, ids + (size_t)i * CTX, CTX, 1, NULL, one, &err));
+        worst = fmax(worst, max_diff(one, batch + (size_t)i * P, (size_t)P));
+    }
+    CHECKF(worst < 1e-5, "max diff %g", worst);
+    free(ids), free(batch);
+    tl_model_close(m);
+}
+
 TEST(config_defaults_follow_hf) {
     json_t *root = json_loads("{\"tailor\": {\"format\": 1}}", 0, NULL);
     clip_config c;
@@ -92,6 +120,7 @@ TEST(config_defaults_follow_hf) {
 int main(void) {
     RUN(layer_steps_out_of_place_match_in_place);
     RUN(key_len_hides_later_keys);
+    RUN(text_batches_keep_row_order);
     RUN(config_defaults_follow_hf);
     return th_done();
 }

@@ -1,5 +1,6 @@
 /* The CPU backend's operations against naive double-precision references on random inputs
  * (odd sizes, row strides, masks, probabilities), with 1 and 3 threads; and the thread pool. */
+#include <cblas.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -79,6 +80,13 @@ TEST(linear_matches_reference) {
         check_linear(be, 4, 512, 64, 512, 64, 0, 0);
         check_linear(be, 2, 15, 9, 15, 9, 1, 0);
     }
+}
+
+/* Pool workers call OpenBLAS; its process-wide thread count must be 1 while they do. */
+TEST(linear_keeps_openblas_single_threaded) {
+    openblas_set_num_threads(2);
+    check_linear(backends[1], 64, 64, 256, 64, 256, 1, 0);
+    CHECK(openblas_get_num_threads() == 1);
 }
 
 /* ---- layernorm, activations, softmax, axpy ---- */
@@ -324,6 +332,7 @@ int main(void) {
             return 1;
         }
     RUN(linear_matches_reference);
+    RUN(linear_keeps_openblas_single_threaded);
     RUN(layernorm_matches_reference);
     RUN(quick_gelu_and_relu_match_reference);
     RUN(softmax_matches_reference);

@@ -111,6 +111,10 @@ TEST(bad_config_values) {
     expect_bad_config("{\"projection_dim\": \"32\"}", TL_ERR_FORMAT, "projection_dim");
     expect_bad_config("{\"text_config\": {\"layer_norm_eps\": -1}}", TL_ERR_FORMAT,
                       "layer_norm_eps");
+    expect_bad_config("{\"vision_config\": {\"layer_norm_eps\": 1e-85}}", TL_ERR_FORMAT,
+                      "vision_config.layer_norm_eps"); /* positive, but 0 as a float */
+    expect_bad_config("{\"vision_config\": {\"image_size\": 4096, \"patch_size\": 2}}",
+                      TL_ERR_FORMAT, "tokens");
     expect_bad_config("[1, 2]", TL_ERR_FORMAT, "top level");
     expect_bad_config("{\"text_config\": ", TL_ERR_FORMAT, "config.json");
     /* valid JSON, HF defaults (ViT-B/32 sizes) that clip-tiny's tensors do not match */
@@ -219,7 +223,7 @@ TEST(bad_inputs_are_rejected) {
 TEST(backend_choice) {
     tl_model *m = (tl_model *)1;
     tl_error err = {0};
-    tl_model_opts opts = {1, "tpu"};
+    tl_model_opts opts = {.n_threads = 1, .backend = "tpu"};
     CHECK(tl_model_open(&m, clip_dir, &opts, &err) == TL_ERR_INVALID);
     CHECK(strstr(err.message, "tpu") != NULL);
     opts.backend = "cuda";
