@@ -82,7 +82,8 @@ tl_status vector_index_create(vector_index **out, int dim, const char *factory, 
     if (faiss_index_factory(&ix->template_index, dim, factory, METRIC_INNER_PRODUCT)) {
         tl_status st = faiss_failed(err, "index_factory");
         vector_index_free(ix);
-        return tl_error_prefix(err, "factory '%s'", factory), st;
+        tl_error_prefix(err, "factory '%s'", factory);
+        return st;
     }
     *out = ix;
     return TL_OK;
