@@ -10,6 +10,7 @@ packages=(
   build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
   libopenblas-dev libjansson-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libunistring-dev
   zlib1g-dev dataset-fashion-mnist libhdf5-dev
+  libfaiss-dev dpkg-dev g++ libgomp1 libsqlite3-dev
   libmicrohttpd-dev libuv1-dev libhiredis-dev curl python3-yaml redis-server wrk
   chromium nodejs
 )
@@ -36,4 +37,5 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [[ ! -d "$here/tests/integration/node_modules/playwright-core" ]]; then
   (cd "$here/tests/integration" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+"$here/deploy/build_faiss_c.sh"
 echo "setup: system packages present"
