@@ -4,17 +4,15 @@
 #ifndef TL_CLI_COMMANDS_H
 #define TL_CLI_COMMANDS_H
 
-typedef struct cli_command {
-    const char *name;
-    const char *summary;
-    int (*run)(int argc, char **argv);
-} cli_command;
+#include "subcommand.h"
 
 /* One declaration per subcommand file. */
 int cmd_compose(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_caption(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+int cmd_index(int argc, char **argv);
+int cmd_search(int argc, char **argv);
 int cmd_session(int argc, char **argv);
 
 #endif
