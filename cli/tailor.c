@@ -12,6 +12,7 @@ static const cli_command commands[] = {
     {"classify", "sub-category probabilities of an image", cmd_classify},
     {"caption", "caption an image", cmd_caption},
     {"embed", "print CLIP embeddings of texts and images", cmd_embed},
+    {"eval", "evaluate a checkpoint on a data set split", cmd_eval},
     {NULL, NULL, NULL},
 };
 
