@@ -176,6 +176,26 @@ TEST(tiny_demo_query_limit) {
     CHECK(eval_run(model, &tiny, &opts, &r, &err) == TL_ERR_INVALID);
 }
 
+/* tailor-tiny holds every task head but no tokenizer: every section needs text, so every one is
+ * not available, with the reason, and the run itself succeeds. */
+TEST(tailor_tiny_without_tokenizer_skips_every_section) {
+    REQUIRE(have_setup);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/tailor-tiny", th_testdata());
+    tl_model *tiny_tailor = NULL;
+    tl_error err = {0};
+    REQUIRE(tl_model_open(&tiny_tailor, dir, NULL, &err) == TL_OK);
+    CHECK(tl_model_capabilities(tiny_tailor) != 0);
+    eval_options opts;
+    eval_default_options(&opts);
+    eval_report r;
+    CHECK(eval_run(tiny_tailor, &tiny, &opts, &r, &err) == TL_OK);
+    for (int s = 0; s < EVAL_N_SECTIONS; s++)
+        CHECKF(!r.sections[s].ran && strstr(r.sections[s].reason, "tokenizer"), "%s: %s",
+               EVAL_SECTION_NAMES[s], r.sections[s].reason);
+    tl_model_close(tiny_tailor);
+}
+
 static int has_number(json_t *section, const char *key) {
     json_t *v = json_object_get(section, key);
     return json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) <= 1;
@@ -256,6 +276,7 @@ int main(int argc, char **argv) {
     setup();
     RUN(tiny_demo_sections_follow_capabilities);
     RUN(tiny_demo_query_limit);
+    RUN(tailor_tiny_without_tokenizer_skips_every_section);
     RUN(cli_json_has_documented_keys);
     if (have_setup) dataset_free(&tiny);
     tl_model_close(model);
