@@ -156,8 +156,11 @@ static tl_status gallery(eval_ctx *c, int task, const float **out, tl_error *err
         size_t n = c->ds->n_items;
         size_t *items = identity_indices(n);
         float *emb = malloc((n ? n : 1) * (size_t)c->dim * sizeof *emb);
-        tl_status st = items && emb ? embed_item_images(c, task, items, n, emb, err)
-                                    : tl_fail(err, TL_ERR_NOMEM, "out of memory");
+        if (!items || !emb) {
+            free(items), free(emb);
+            return tl_fail(err, TL_ERR_NOMEM, "out of memory");
+        }
+        tl_status st = embed_item_images(c, task, items, n, emb, err);
         free(items);
         if (st) {
             free(emb);
@@ -197,7 +200,11 @@ tl_status eval_item_groups(const dataset *ds, size_t *group, size_t *n_groups, t
     size_t n = ds->n_items;
     char **keys = calloc(n ? n : 1, sizeof *keys);
     size_t *order = identity_indices(n);
-    tl_status st = keys && order ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    if (!keys || !order) {
+        free(keys), free(order);
+        return tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    }
+    tl_status st = TL_OK;
     for (size_t i = 0; !st && i < n; i++)
         if (!(keys[i] = hit_key(&ds->items[i]))) st = tl_fail(err, TL_ERR_NOMEM, "out of memory");
     if (!st) {
@@ -224,43 +231,61 @@ static void dot_scores(const float *queries, size_t nq, const float *gallery, si
                 gallery, dim, 0.0f, scores, (int)ng);
 }
 
-/* CSR lists of each text's positive images: the members of its item's hit group. The two
- * arrays are owned by the caller. */
+/* Items by hit group: group g's members are by_group[start[g] .. start[g + 1]), start holding
+ * n_groups + 2 entries (the last one spare). */
+static void members_by_group(const size_t *group, size_t n, size_t n_groups, size_t *start,
+                             size_t *by_group) {
+    memset(start, 0, (n_groups + 2) * sizeof *start);
+    for (size_t i = 0; i < n; i++) start[group[i] + 2]++;
+    for (size_t g = 0; g < n_groups; g++) start[g + 2] += start[g + 1];
+    for (size_t i = 0; i < n; i++) by_group[start[group[i] + 1]++] = i;
+}
+
+/* CSR lists of each text's positive images (the members of its item's hit group) from the
+ * items' groups. The two arrays are owned by the caller. */
+static tl_status gather_positives(const size_t *group, size_t n, size_t n_groups,
+                                  const size_t *text_items, size_t n_texts, size_t **offsets_out,
+                                  size_t **positives_out, tl_error *err) {
+    size_t *start = malloc((n_groups + 2) * sizeof *start);
+    size_t *by_group = malloc((n ? n : 1) * sizeof *by_group);
+    size_t *offsets = malloc((n_texts + 1) * sizeof *offsets);
+    if (!start || !by_group || !offsets) {
+        free(start), free(by_group), free(offsets);
+        return tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    }
+    members_by_group(group, n, n_groups, start, by_group);
+    offsets[0] = 0;
+    for (size_t t = 0; t < n_texts; t++) {
+        size_t g = group[text_items[t]];
+        offsets[t + 1] = offsets[t] + start[g + 1] - start[g];
+    }
+    size_t *positives = malloc((offsets[n_texts] + 1) * sizeof *positives);
+    if (!positives) {
+        free(start), free(by_group), free(offsets);
+        return tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    }
+    for (size_t t = 0; t < n_texts; t++) {
+        size_t g = group[text_items[t]];
+        memcpy(positives + offsets[t], by_group + start[g],
+               (start[g + 1] - start[g]) * sizeof *positives);
+    }
+    free(start), free(by_group);
+    *offsets_out = offsets, *positives_out = positives;
+    return TL_OK;
+}
+
+/* The CSR positive lists of texts of text_items, by eval_item_groups; owned by the caller. */
 static tl_status text_positives(const dataset *ds, const size_t *text_items, size_t n_texts,
                                 size_t **offsets_out, size_t **positives_out, tl_error *err) {
     size_t n = ds->n_items, n_groups = 0;
-    size_t *group = malloc((n ? n : 1) * sizeof *group);
-    size_t *start = calloc(n + 2, sizeof *start); /* group g's members: by_group[start[g]..) */
-    size_t *by_group = malloc((n ? n : 1) * sizeof *by_group);
-    size_t *offsets = malloc((n_texts + 1) * sizeof *offsets);
-    tl_status st = group && start && by_group && offsets
-                       ? eval_item_groups(ds, group, &n_groups, err)
-                       : tl_fail(err, TL_ERR_NOMEM, "out of memory");
-    size_t *positives = NULL;
-    if (!st) {
-        for (size_t i = 0; i < n; i++) start[group[i] + 2]++;
-        for (size_t g = 0; g < n_groups; g++) start[g + 2] += start[g + 1];
-        for (size_t i = 0; i < n; i++) by_group[start[group[i] + 1]++] = i;
-        offsets[0] = 0;
-        for (size_t t = 0; t < n_texts; t++) {
-            size_t g = group[text_items[t]];
-            offsets[t + 1] = offsets[t] + start[g + 1] - start[g];
-        }
-        positives = malloc((offsets[n_texts] + 1) * sizeof *positives);
-        if (!positives) st = tl_fail(err, TL_ERR_NOMEM, "out of memory");
-    }
-    for (size_t t = 0; !st && t < n_texts; t++) {
-        size_t g = group[text_items[t]];
-        memcpy(positives + offsets[t], by_group + start[g],
-               (start[g + 1] - start[g]) * sizeof(size_t));
-    }
-    free(group), free(start), free(by_group);
-    if (st) {
-        free(offsets), free(positives);
-        return st;
-    }
-    *offsets_out = offsets, *positives_out = positives;
-    return TL_OK;
+    size_t *group = calloc(n ? n : 1, sizeof *group);
+    if (!group) return tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    tl_status st = eval_item_groups(ds, group, &n_groups, err);
+    if (!st)
+        st = gather_positives(group, n, n_groups, text_items, n_texts, offsets_out, positives_out,
+                              err);
+    free(group);
+    return st;
 }
 
 tl_status eval_xmr_rank(const dataset *ds, const size_t *text_items, const float *text_emb,
@@ -319,7 +344,11 @@ tl_status eval_target_recall(const float *queries, size_t n_queries, const float
         if (!ks[k]) return tl_fail(err, TL_ERR_INVALID, "retrieval: K must be ≥ 1");
     float *scores = malloc(SCORE_CHUNK * n_gallery * sizeof *scores);
     size_t *hits = calloc(n_ks ? n_ks : 1, sizeof *hits);
-    tl_status st = scores && hits ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    if (!scores || !hits) {
+        free(scores), free(hits);
+        return tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    }
+    tl_status st = TL_OK;
     for (size_t q0 = 0; !st && q0 < n_queries; q0 += SCORE_CHUNK) {
         size_t nq = n_queries - q0 < SCORE_CHUNK ? n_queries - q0 : SCORE_CHUNK;
         dot_scores(queries + q0 * (size_t)dim, nq, gallery, n_gallery, dim, scores);
@@ -340,7 +369,7 @@ static tl_status xmr_section(eval_ctx *c, eval_report *r, tl_error *err) {
     for (size_t i = 0; i < c->ds->n_items; i++) n_texts += c->ds->items[i].n_texts;
     n_texts = limit_queries(c, n_texts);
     if (!n_texts) return skip_section(s, "the data set has no captions");
-    int task = c->caps & TL_CAP_XMR ? TL_TASK_XMR : -1;
+    int task = (c->caps & TL_CAP_XMR) ? TL_TASK_XMR : -1;
     snprintf(s->method, sizeof s->method, "%s",
              task < 0 ? "plain CLIP embeddings (zero-shot)" : "xmr task embeddings");
     size_t *items = malloc(n_texts * sizeof *items);
@@ -378,7 +407,11 @@ static tl_status compose_triplets(eval_ctx *c, const dataset_triplet *const *tri
                                   float *out, tl_error *err) {
     size_t *refs = malloc((n ? n : 1) * sizeof *refs);
     char **texts = calloc(n ? n : 1, sizeof *texts);
-    tl_status st = refs && texts ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    if (!refs || !texts) {
+        free(refs), free(texts);
+        return tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    }
+    tl_status st = TL_OK;
     for (size_t i = 0; !st && i < n; i++) {
         refs[i] = triplets[i]->reference;
         if (!(texts[i] = triplet_text(triplets[i])))
@@ -392,7 +425,7 @@ static tl_status compose_triplets(eval_ctx *c, const dataset_triplet *const *tri
 
 /* The embedding task of the composed-query gallery: tgir when the checkpoint has it. */
 static int composed_gallery_task(const eval_ctx *c) {
-    return c->caps & TL_CAP_TGIR ? TL_TASK_TGIR : -1;
+    return (c->caps & TL_CAP_TGIR) ? TL_TASK_TGIR : -1;
 }
 
 /* The gallery of composed-query sections (borrowed), and their method text into s. */
@@ -418,10 +451,12 @@ static tl_status tgir_section(eval_ctx *c, eval_report *r, tl_error *err) {
     size_t *targets = malloc(n * sizeof *targets);
     int64_t *excluded = malloc(n * sizeof *excluded);
     float *queries = malloc(n * (size_t)c->dim * sizeof *queries);
-    tl_status st = triplets && targets && excluded && queries
-                       ? TL_OK
-                       : tl_fail(err, TL_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; !st && i < n; i++) {
+    if (!triplets || !targets || !excluded || !queries) {
+        free(triplets), free(targets), free(excluded), free(queries);
+        return tl_fail(err, TL_ERR_NOMEM, "tgir: out of memory");
+    }
+    tl_status st = TL_OK;
+    for (size_t i = 0; i < n; i++) {
         const dataset_triplet *t = &c->ds->triplets[i];
         triplets[i] = t, targets[i] = t->target;
         excluded[i] = excluded_reference(t->reference, t->target);
@@ -470,12 +505,15 @@ static tl_status session_queries(eval_ctx *c, const dataset_transaction *const *
     size_t n_turns = 0;
     for (size_t i = 0; i < n; i++) n_turns += transactions[i]->n_turns;
     const dataset_triplet **turns = malloc(n_turns * sizeof *turns);
-    float *x = malloc(n_turns * (size_t)c->dim * sizeof *x);
-    tl_status st = turns && x ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "out of memory");
-    for (size_t i = 0, t = 0; !st && i < n; i++)
+    float *x = calloc(n_turns * (size_t)c->dim, sizeof *x);
+    if (!turns || !x) {
+        free(turns), free(x);
+        return tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0, t = 0; i < n; i++)
         for (size_t j = 0; j < transactions[i]->n_turns; j++)
             turns[t++] = &transactions[i]->turns[j];
-    if (!st) st = compose_triplets(c, turns, n_turns, x, err);
+    tl_status st = compose_triplets(c, turns, n_turns, x, err);
     for (size_t i = 0, t = 0; !st && i < n; t += transactions[i]->n_turns, i++)
         decayed_sum_query(x + t * (size_t)c->dim, transactions[i]->n_turns, c->dim,
                           c->opts->session_decay, queries + i * (size_t)c->dim);
@@ -497,10 +535,13 @@ static tl_status multiturn_section(eval_ctx *c, eval_report *r, tl_error *err) {
     size_t *targets = malloc(n * sizeof *targets);
     int64_t *excluded = malloc(n * sizeof *excluded);
     float *queries = malloc(n * (size_t)c->dim * sizeof *queries);
-    tl_status st =
-        targets && excluded && queries ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    if (!targets || !excluded || !queries) {
+        free(picked), free(targets), free(excluded), free(queries);
+        return tl_fail(err, TL_ERR_NOMEM, "multiturn: out of memory");
+    }
+    tl_status st = TL_OK;
     size_t n_turns = 0;
-    for (size_t i = 0; !st && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         const dataset_triplet *last = &picked[i]->turns[picked[i]->n_turns - 1];
         targets[i] = picked[i]->final_target;
         excluded[i] = excluded_reference(last->reference, targets[i]);
@@ -581,8 +622,11 @@ static tl_status scr_score(eval_ctx *c, const scr_classes *k, eval_report *r, tl
     int32_t *predicted = malloc((cap + 1) * sizeof *predicted);
     int32_t *truth = malloc((cap + 1) * sizeof *truth);
     float *probs = malloc((size_t)k->n * sizeof *probs);
-    tl_status st =
-        predicted && truth && probs ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    if (!predicted || !truth || !probs) {
+        free(predicted), free(truth), free(probs);
+        return tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    }
+    tl_status st = TL_OK;
     progress_begin(c, cap);
     for (size_t i = 0; !st && i < c->ds->n_items && n < cap; i++) {
         if ((truth[n] = scr_truth(c, k, i)) < 0) continue;
@@ -641,7 +685,11 @@ static tl_status fic_score(eval_ctx *c, eval_report *r, size_t n, tl_error *err)
     eval_caption_item *items = calloc(n, sizeof *items);
     char *texts = malloc(n * CAPTION_TEXT_CAP);
     int32_t *ids = malloc((size_t)ids_cap * sizeof *ids);
-    tl_status st = items && texts && ids ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    if (!items || !texts || !ids) {
+        free(items), free(texts), free(ids);
+        return tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    }
+    tl_status st = TL_OK;
     progress_begin(c, n);
     for (size_t i = 0, k = 0; !st && k < n; i++) {
         const dataset_item *item = &c->ds->items[i];
