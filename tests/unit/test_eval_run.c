@@ -243,6 +243,8 @@ TEST(cli_json_has_documented_keys) {
     snprintf(command, sizeof command, "'%s' eval --model '%s/clip-tiny' 2>/dev/null", tailor_exe,
              th_testdata());
     CHECK(system(command) == 2 << 8); /* no --data: usage error */
+    snprintf(command, sizeof command, "'%s' eval --help | grep -q -- --max-queries", tailor_exe);
+    CHECK(system(command) == 0);
 }
 
 static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
