@@ -38,10 +38,13 @@ static size_t limit_queries(const eval_ctx *c, size_t n) {
     return max && max < n ? max : n;
 }
 
-static void progress_begin(eval_ctx *c, size_t total) {
+/* Starts the progress line of section id, which has total model inputs to run, under a line
+ * naming the section. */
+static void progress_begin(eval_ctx *c, eval_section_id id, size_t total) {
     c->done = 0;
-    if (c->opts->progress)
-        progress_start(&c->bar, c->opts->progress, (int64_t)total, 0, progress_now());
+    if (!c->opts->progress) return;
+    fprintf(c->opts->progress, "eval %s: %zu inputs\n", EVAL_SECTION_NAMES[id], total);
+    progress_start(&c->bar, c->opts->progress, (int64_t)total, 0, progress_now());
 }
 
 static void progress_advance(eval_ctx *c, size_t n) {
@@ -383,7 +386,7 @@ static tl_status xmr_section(eval_ctx *c, eval_report *r, tl_error *err) {
         for (size_t j = 0; j < c->ds->items[i].n_texts && t < n_texts; j++, t++)
             items[t] = i, texts[t] = c->ds->items[i].texts[j];
     const float *images = NULL;
-    progress_begin(c, gallery_cost(c, task) + n_texts);
+    progress_begin(c, EVAL_XMR, gallery_cost(c, task) + n_texts);
     tl_status st = gallery(c, task, &images, err);
     if (!st) st = embed_texts(c, task, texts, n_texts, text_emb, err);
     progress_end(c);
@@ -462,7 +465,7 @@ static tl_status tgir_section(eval_ctx *c, eval_report *r, tl_error *err) {
         excluded[i] = excluded_reference(t->reference, t->target);
     }
     const float *gal = NULL;
-    progress_begin(c, gallery_cost(c, composed_gallery_task(c)) + n);
+    progress_begin(c, EVAL_TGIR, gallery_cost(c, composed_gallery_task(c)) + n);
     if (!st) st = composed_gallery(c, s, &gal, err);
     if (!st) st = compose_triplets(c, triplets, n, queries, err);
     progress_end(c);
@@ -548,7 +551,7 @@ static tl_status multiturn_section(eval_ctx *c, eval_report *r, tl_error *err) {
         n_turns += picked[i]->n_turns;
     }
     const float *gal = NULL;
-    progress_begin(c, gallery_cost(c, composed_gallery_task(c)) + n_turns);
+    progress_begin(c, EVAL_MULTITURN, gallery_cost(c, composed_gallery_task(c)) + n_turns);
     if (!st) st = composed_gallery(c, s, &gal, err);
     if (!st) st = session_queries(c, picked, n, queries, err);
     progress_end(c);
@@ -627,7 +630,7 @@ static tl_status scr_score(eval_ctx *c, const scr_classes *k, eval_report *r, tl
         return tl_fail(err, TL_ERR_NOMEM, "out of memory");
     }
     tl_status st = TL_OK;
-    progress_begin(c, cap);
+    progress_begin(c, EVAL_SCR, cap);
     for (size_t i = 0; !st && i < c->ds->n_items && n < cap; i++) {
         if ((truth[n] = scr_truth(c, k, i)) < 0) continue;
         st = scr_predict(c, k, i, probs, &predicted[n], err);
@@ -690,7 +693,7 @@ static tl_status fic_score(eval_ctx *c, eval_report *r, size_t n, tl_error *err)
         return tl_fail(err, TL_ERR_NOMEM, "out of memory");
     }
     tl_status st = TL_OK;
-    progress_begin(c, n);
+    progress_begin(c, EVAL_FIC, n);
     for (size_t i = 0, k = 0; !st && k < n; i++) {
         const dataset_item *item = &c->ds->items[i];
         if (!item->n_texts) continue;
