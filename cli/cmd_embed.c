@@ -199,7 +199,7 @@ static int print_json(const embed_args *a, const float *text_emb, const float *i
 }
 
 static int embed_with_model(const embed_args *a) {
-    tl_model_opts opts = {a->threads, "cpu"};
+    tl_model_opts opts = {.n_threads = a->threads, .backend = "cpu"};
     tl_model *m;
     tl_error err = {0};
     if (tl_model_open(&m, a->model_dir, &opts, &err)) {

@@ -13,6 +13,7 @@ static const cli_command commands[] = {
     {"caption", "caption an image", cmd_caption},
     {"embed", "print CLIP embeddings of texts and images", cmd_embed},
     {"eval", "evaluate a checkpoint on a data set split", cmd_eval},
+    {"session", "replay a multi-turn search over a gallery", cmd_session},
     {NULL, NULL, NULL},
 };
 

@@ -71,6 +71,67 @@ struct tl_backend {
     void (*free)(tl_backend *be, void *p);
 
     void (*destroy)(tl_backend *be);
+
+    /* ---- Backward operations for training (added after the forward table; every backend
+     * provides them). Each accumulates (+=) into its gradient outputs; the caller zeroes them.
+     * Masked attention keys need no mask here: their saved probabilities are exactly 0. ---- */
+
+    /* For y[M,N] = x[M,K]·w[N,K]ᵀ + b: dx[M,K] += dy·w, dw[N,K] += dyᵀ·x, db[N] += Σ_rows dy.
+     * dx, dw, db may each be NULL. lddx, lddy, ldx: row strides in floats (0 = dense). */
+    void (*linear_backward)(tl_backend *be, float *dx, int lddx, float *dw, float *db,
+                            const float *dy, int lddy, const float *x, int ldx, const float *w,
+                            int M, int K, int N);
+
+    /* LayerNorm backward from its input x[rows,dim] and weight w: dx += , dw += , db +=
+     * (dw, db may be NULL). dx must not alias x or dy. */
+    void (*layernorm_backward)(tl_backend *be, float *dx, float *dw, float *db, const float *dy,
+                               const float *x, const float *w, int rows, int dim, float eps);
+
+    /* dx[i] += dy[i] · quick_gelu'(x[i]), x = the activation's input. */
+    void (*quick_gelu_backward)(tl_backend *be, float *dx, const float *dy, const float *x,
+                                size_t n);
+
+    /* dx[i] += dy[i] where y[i] > 0 (y = relu's output, or its input: same sign test). */
+    void (*relu_backward)(tl_backend *be, float *dx, const float *dy, const float *y, size_t n);
+
+    /* Row softmax backward from the saved probabilities p[rows,n]: dx += p ⊙ (dy − Σ dy·p). */
+    void (*softmax_backward)(tl_backend *be, float *dx, const float *dy, const float *p, int rows,
+                             int n);
+
+    /* Backward of `attention` from its saved probs [B,H,Tq,Tk] (which carry the causal and
+     * key_len masks as zeros). dout [B,Tq,H*hd] contiguous; q, dq rows of stride ldq; k, v, dk,
+     * dv rows of stride ldkv (dq, dk, dv accumulate; dk and dv may alias one buffer's slices). */
+    void (*attention_backward)(tl_backend *be, float *dq, float *dk, float *dv, const float *dout,
+                               const float *q, int ldq, const float *k, const float *v, int ldkv,
+                               const float *probs, int B, int Tq, int Tk, int H, int hd);
+
+    /* Cross-entropy with logits [rows,n] (row stride n) and class labels (label < 0: row
+     * ignored). loss[r] = −log softmax(logits_r)[label_r] (0 for ignored rows). */
+    void (*cross_entropy)(tl_backend *be, float *loss, const float *logits, const int *labels,
+                          int rows, int n);
+    /* dlogits[r] += scale · (softmax(logits_r) − onehot(label_r)) for rows with label ≥ 0. */
+    void (*cross_entropy_backward)(tl_backend *be, float *dlogits, const float *logits,
+                                   const int *labels, float scale, int rows, int n);
+
+    /* Soft-target cross-entropy: loss[r] = −Σ_j q[r,j] · log softmax(logits_r)_j. */
+    void (*soft_cross_entropy)(tl_backend *be, float *loss, const float *logits, const float *q,
+                               int rows, int n);
+    /* dlogits[r] += scale · (softmax(logits_r) · Σ_j q[r,j] − q[r]). */
+    void (*soft_cross_entropy_backward)(tl_backend *be, float *dlogits, const float *logits,
+                                        const float *q, float scale, int rows, int n);
+
+    /* Backward of gather_rows: dtable[rows[i]] += dy[i] for i < n (dtable [?,dim]). */
+    void (*scatter_add_rows)(tl_backend *be, float *dtable, const float *dy, const int32_t *rows,
+                             int n, int dim);
+
+    /* Backward of add_rows_periodic: daddend[i % period] += dy[i] for i < n. */
+    void (*sum_rows_periodic)(tl_backend *be, float *daddend, const float *dy, int n, int period,
+                              int dim);
+
+    /* Backward of l2_normalize from its input x[rows,dim]: dx += (dy − y·(y·dy)) / ‖x‖,
+     * y = x/‖x‖ (zero rows get no gradient). */
+    void (*l2_normalize_backward)(tl_backend *be, float *dx, const float *dy, const float *x,
+                                  int rows, int dim);
 };
 
 /* CPU backend with n_threads workers (0 = online CPUs). Owned by the caller (be->destroy). */

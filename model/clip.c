@@ -323,8 +323,8 @@ tl_status clip_text_head(tl_backend *be, const clip_text_w *w, const float *z, i
 
 /* Validates ids [B, stride] and packs positions 0..T-1 (T = max pool position + 1) into
  * packed [B,T]; pool_pos[b] gets each row's pooling position. */
-static tl_status pack_text_ids(const clip_text_w *w, const int32_t *ids, int stride, int B,
-                               int32_t *packed, int *pool_pos, int *T_out, tl_error *err) {
+tl_status clip_text_pack_ids(const clip_text_w *w, const int32_t *ids, int stride, int B,
+                             int32_t *packed, int *pool_pos, int *T_out, tl_error *err) {
     int T = 0;
     for (int b = 0; b < B; b++) {
         const int32_t *row = ids + (size_t)b * stride;
@@ -359,7 +359,7 @@ tl_status clip_text_forward(tl_backend *be, const clip_text_w *w, const int32_t 
         free(pool_pos);
         return tl_fail(err, TL_ERR_NOMEM, "text: out of memory");
     }
-    tl_status st = pack_text_ids(w, ids, ids_stride, B, packed, pool_pos, &T, err);
+    tl_status st = clip_text_pack_ids(w, ids, ids_stride, B, packed, pool_pos, &T, err);
     float *z = st ? NULL : clip_arena_reserve(s, &s->tower, (size_t)B * T * D, err); /* [B,T,D] */
     if (!st && !z) st = TL_ERR_NOMEM;
     if (!st) {

@@ -114,6 +114,12 @@ tl_status clip_vision_forward(tl_backend *be, const clip_vision_w *w, const floa
 /* The pooling position of one id row: the first position holding the row's highest id. */
 int clip_text_pool_position(const int32_t *ids, int n);
 
+/* Validates ids rows [B, stride] (every id < vocab, pool position < the context length) and
+ * packs positions 0..T-1 (T = the largest pool position + 1) into packed[B, T] (caller memory of
+ * B·stride); pool_pos[b] gets row b's pooling (EOS) position. Used by the CLIP and task towers. */
+tl_status clip_text_pack_ids(const clip_text_w *w, const int32_t *ids, int stride, int B,
+                             int32_t *packed, int *pool_pos, int *T_out, tl_error *err);
+
 /* z[B,T,D] = tok_emb[ids] + pos_emb[0..T), ids [B,T] packed (validated < vocab by caller). */
 void clip_text_embed(tl_backend *be, const clip_text_w *w, float *z, const int32_t *ids, int B,
                      int T);

@@ -70,6 +70,7 @@ static tl_status open_parts(tl_model *m, const char *dir, const tl_model_opts *o
         st = alloc_buffers(m, err);
     }
     if (!st) st = tasks_open(m, err);
+    if (!st) st = session_memory_open(m, opts, err);
     return st;
 }
 
@@ -98,6 +99,7 @@ void tl_model_close(tl_model *m) {
         m->be->destroy(m->be);
     }
     free(m->ids);
+    session_memory_close(m);
     clip_weights_free(&m->w);
     tok_free(m->tok);
     st_close(m->st);
@@ -113,7 +115,7 @@ float tl_model_logit_scale(const tl_model *m) {
     return expf(m->w.logit_scale);
 }
 
-static tl_status check_batch(int n, const void *in, const char *what, tl_error *err) {
+tl_status model_check_batch(int n, const void *in, const char *what, tl_error *err) {
     if (n < 0 || (n > 0 && !in))
         return tl_fail(err, TL_ERR_INVALID, "%s: bad batch (n = %d)", what, n);
     if (n > TL_MODEL_MAX_BATCH)
@@ -203,46 +205,47 @@ static tl_status encode_text_rows(tl_model *m, const int32_t *ids, int stride, i
 
 tl_status tl_encode_text_ids(tl_model *m, const int32_t *ids, int ids_stride, int n, float *pooled,
                              float *embeds, tl_error *err) {
-    tl_status st = check_batch(n, ids, "text ids", err);
+    tl_status st = model_check_batch(n, ids, "text ids", err);
     if (st || n == 0) return st;
     if (ids_stride < 1) return tl_fail(err, TL_ERR_INVALID, "text ids: stride %d", ids_stride);
     return encode_text_rows(m, ids, ids_stride, n, pooled, embeds, err);
 }
 
-/* Every text non-NULL and within the tokenizer's byte limit. */
-static tl_status check_texts(const char *const *texts, int n, tl_error *err) {
+/* Every text non-NULL and within the tokenizer's byte limit; messages count from first. */
+static tl_status check_texts(const char *const *texts, int first, int n, tl_error *err) {
     for (int i = 0; i < n; i++) {
-        if (!texts[i]) return tl_fail(err, TL_ERR_INVALID, "text %d is NULL", i);
+        if (!texts[i]) return tl_fail(err, TL_ERR_INVALID, "text %d is NULL", first + i);
         if (strnlen(texts[i], TOK_MAX_TEXT_BYTES + 1) > TOK_MAX_TEXT_BYTES)
-            return tl_fail(err, TL_ERR_LIMIT, "text %d is longer than %u bytes", i,
+            return tl_fail(err, TL_ERR_LIMIT, "text %d is longer than %u bytes", first + i,
                            TOK_MAX_TEXT_BYTES);
     }
     return TL_OK;
 }
 
-/* Tokenizes texts[0..n) (checked) into ids[n, ctx], which the caller zeroed. */
-static tl_status tokenize_texts(const tl_model *m, const char *const *texts, int n, int32_t *ids,
-                                tl_error *err) {
+tl_status model_tokenize_texts(const tl_model *m, const char *const *texts, int first, int n,
+                               int32_t *ids, tl_error *err) {
+    tl_status st = check_texts(texts, first, n, err);
+    if (st) return st;
+    if (!m->tok)
+        return tl_fail(err, TL_ERR_UNAVAILABLE,
+                       "the checkpoint has no tokenizer (vocab.json + merges.txt)");
     int ctx = m->info.context_length;
+    memset(ids, 0, (size_t)n * ctx * sizeof *ids);
     for (int i = 0; i < n; i++) {
         int n_ids;
         if (tok_encode(m->tok, texts[i], strlen(texts[i]), ctx, ids + (size_t)i * ctx, &n_ids, err))
-            return tl_error_prefix(err, "text %d", i);
+            return tl_error_prefix(err, "text %d", first + i);
     }
     return TL_OK;
 }
 
 tl_status tl_embed_texts(tl_model *m, const char *const *texts, int n, float *out, tl_error *err) {
-    tl_status st = check_batch(n, texts, "texts", err);
-    if (!st) st = check_texts(texts, n, err);
+    tl_status st = model_check_batch(n, texts, "texts", err);
     if (st || n == 0) return st;
-    if (!m->tok)
-        return tl_fail(err, TL_ERR_UNAVAILABLE,
-                       "the checkpoint has no tokenizer (vocab.json + merges.txt)");
     int ctx = m->info.context_length;
-    int32_t *ids = calloc((size_t)n * ctx, sizeof *ids);
+    int32_t *ids = malloc((size_t)n * ctx * sizeof *ids);
     if (!ids) return tl_fail(err, TL_ERR_NOMEM, "texts: out of memory");
-    st = tokenize_texts(m, texts, n, ids, err);
+    st = model_tokenize_texts(m, texts, 0, n, ids, err);
     if (!st) st = encode_text_rows(m, ids, ctx, n, NULL, out, err);
     if (!st) m->be->l2_normalize(m->be, out, n, m->info.projection_dim);
     free(ids);
@@ -270,7 +273,7 @@ static tl_status check_pixels(const float *pixels, size_t count, int first, size
 
 tl_status tl_encode_pixels(tl_model *m, const float *pixels, int n, float *pooled, float *embeds,
                            tl_error *err) {
-    tl_status st = check_batch(n, pixels, "pixels", err);
+    tl_status st = model_check_batch(n, pixels, "pixels", err);
     if (st) return st;
     int D = m->w.vision.tower.width, P = m->w.projection_dim, S = m->info.image_size;
     size_t per_item = 3 * (size_t)S * S;
@@ -286,7 +289,7 @@ tl_status tl_encode_pixels(tl_model *m, const float *pixels, int n, float *poole
 }
 
 tl_status tl_embed_images(tl_model *m, const tl_image *images, int n, float *out, tl_error *err) {
-    tl_status st = check_batch(n, images, "images", err);
+    tl_status st = model_check_batch(n, images, "images", err);
     if (st) return st;
     int P = m->w.projection_dim, S = m->info.image_size;
     size_t per_item = 3 * (size_t)S * S;

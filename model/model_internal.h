@@ -7,6 +7,7 @@
 #include "backend.h"
 #include "clip.h"
 #include "config.h"
+#include "ntm.h"
 #include "safetensors.h"
 #include "tailor_model.h"
 #include "tokenizer.h"
@@ -29,6 +30,22 @@ struct tl_model {
     int32_t *ids;  /* [TL_TEXT_CHUNK, context] token buffer */
     /* FAME-ViL adapters, heads and their buffers (tasks.c) */
     struct tl_tasks *tasks;
+    ntm_weights *ntm; /* session memory: the CM-NTM or the decayed sum (session.c) */
 };
+
+/* TL_ERR_INVALID for a negative n or NULL items, TL_ERR_LIMIT above TL_MODEL_MAX_BATCH; what
+ * names the batch in messages (model.c). */
+tl_status model_check_batch(int n, const void *items, const char *what, tl_error *err);
+/* Tokenizes texts[0..n) into ids[n, context length] (caller memory), 0-padded: each text
+ * non-NULL and within TOK_MAX_TEXT_BYTES, TL_ERR_UNAVAILABLE without a tokenizer; messages
+ * number the texts from first (model.c). */
+tl_status model_tokenize_texts(const tl_model *m, const char *const *texts, int first, int n,
+                               int32_t *ids, tl_error *err);
+
+/* Binds m's session memory (config.json tailor.ntm + ntm.* tensors, else the decayed sum with
+ * opts->session_decay) into m->ntm (session.c; called by tl_model_open). */
+tl_status session_memory_open(tl_model *m, const tl_model_opts *opts, tl_error *err);
+/* Releases m->ntm (called by tl_model_close; NULL is fine). */
+void session_memory_close(tl_model *m);
 
 #endif

@@ -6,6 +6,7 @@
 #ifndef TAILOR_MODEL_H
 #define TAILOR_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -18,6 +19,7 @@ typedef struct tl_model tl_model;
 typedef struct tl_model_opts {
     int n_threads;       /* 0 = number of online CPUs */
     const char *backend; /* "cpu" (default) or "cuda" */
+    float session_decay; /* sessions without a trained NTM: decay in (0, 1]; 0 = 0.5 */
 } tl_model_opts;
 
 typedef struct tl_model_info {
@@ -73,7 +75,8 @@ int tl_task_from_name(const char *name);
 
 /* Capabilities: bit (1u << task) when the checkpoint holds everything the task needs:
  * xmr = TSA_xmr + heads.xmr; tgir = TSA_tgir + XAA + heads.tgir; scr = TSA_scr + XAA +
- * heads.scr; fic = TSA_fic + XAA + heads.fic. 0 for a plain CLIP checkpoint (zero-shot). */
+ * heads.scr; fic = TSA_fic + XAA + heads.fic; and TL_CAP_NTM (sessions, below). 0 for a plain
+ * CLIP checkpoint (zero-shot). */
 #define TL_CAP_XMR  (1u << TL_TASK_XMR)
 #define TL_CAP_TGIR (1u << TL_TASK_TGIR)
 #define TL_CAP_SCR  (1u << TL_TASK_SCR)
@@ -149,5 +152,63 @@ tl_status tl_caption_pixels(tl_model *m, const float *pixels, const tl_caption_o
 typedef void (*tl_trace_fn)(void *ctx, const char *name, const float *data, const int *dims,
                             int ndim);
 void tl_model_set_trace(tl_model *m, tl_trace_fn fn, void *ctx);
+
+/* ---- Multi-turn sessions (MODEL.md §3; bytes: proto/session.md) ---- */
+
+/* Capability bit of a trained CM-NTM (config.json tailor.ntm and every ntm.* tensor). Without it
+ * sessions use the zero-shot decayed sum (proto/fallbacks.md); a checkpoint holding only some
+ * ntm.* tensors does not open (the error names the first missing tensor). */
+#define TL_CAP_NTM (1u << TL_TASK_COUNT)
+
+/* "xmr", "tgir", "scr", "fic" or "ntm" for one capability bit; NULL otherwise. */
+const char *tl_capability_name(unsigned cap);
+
+/* One multi-turn search session: the NTM memory (or decayed sum), the turn count, the ids
+ * already shown and an expiry. Belongs to the model that created or restored it. */
+typedef struct tl_session tl_session;
+
+typedef struct tl_session_opts {
+    int64_t expires_at; /* unix seconds; 0 = no expiry */
+} tl_session_opts;
+
+/* A new session at the initial state (no turns). opts may be NULL. *out is owned by the caller
+ * (tl_session_free). */
+tl_status tl_session_create(tl_model *m, const tl_session_opts *opts, tl_session **out,
+                            tl_error *err);
+void tl_session_free(tl_session *s);
+
+/* One turn: x_t = tl_compose(reference, text), then every NTM block steps (or the decayed sum
+ * adds x_t). query_out[P] receives q_t: σ_ntm·n(o^C_t) with a trained NTM (norm σ_ntm), the
+ * unit vector n(Σ decay^(T−1−t) x_t) without. Rank the TGIR gallery (tl_embed_images_task
+ * TL_TASK_TGIR, unit vectors) by dot product: the same order as cosine either way. */
+tl_status tl_session_turn(tl_model *m, tl_session *s, const tl_image *reference, const char *text,
+                          float *query_out, tl_error *err);
+/* The same turn on a precomputed x_t[P] (a tl_compose output, used as given: a server may
+ * cache x_t of catalogue items). query_out may be NULL. */
+tl_status tl_session_turn_vec(tl_model *m, tl_session *s, const float *x, float *query_out,
+                              tl_error *err);
+/* Turns taken. */
+uint64_t tl_session_turn_count(const tl_session *s);
+/* The last q_t [P], borrowed from s (zeros before the first turn). */
+const float *tl_session_query(const tl_session *s);
+
+/* Appends ids[0..n) to the ids already shown (kept in order, duplicates kept; at most
+ * 1,048,576 in all, else TL_ERR_LIMIT and nothing appended). */
+tl_status tl_session_add_shown(tl_session *s, const uint64_t *ids, size_t n, tl_error *err);
+/* The ids already shown, borrowed from s (valid until the next add), and their count. */
+size_t tl_session_shown(const tl_session *s, const uint64_t **ids);
+/* Expiry in unix seconds; 0 = none. */
+void tl_session_set_expiry(tl_session *s, int64_t expires_at);
+int64_t tl_session_expiry(const tl_session *s);
+
+/* The session as proto/session.md bytes: *bytes malloc'd, owned by the caller (free()). */
+tl_status tl_session_serialize(const tl_model *m, const tl_session *s, uint8_t **bytes, size_t *len,
+                               tl_error *err);
+/* A session from bytes[0, len); it continues bit for bit where the serialised one stopped.
+ * Bytes that are corrupt, truncated, of another version (TL_ERR_FORMAT, TL_ERR_UNSUPPORTED,
+ * TL_ERR_LIMIT) or made by another model configuration or decay (TL_ERR_INVALID) are refused
+ * with a message naming the problem. *out is owned by the caller (tl_session_free). */
+tl_status tl_session_restore(const tl_model *m, const uint8_t *bytes, size_t len, tl_session **out,
+                             tl_error *err);
 
 #endif

@@ -75,6 +75,7 @@ unsigned tl_model_capabilities(const tl_model *m) {
     unsigned caps = 0;
     for (int t = 0; t < TL_TASK_COUNT; t++)
         if ((m->tasks->p->parts & task_parts[t]) == task_parts[t]) caps |= 1u << t;
+    if (m->ntm && m->ntm->cfg.kind == NTM_KIND_CASCADE) caps |= TL_CAP_NTM;
     return caps;
 }
 
@@ -108,37 +109,8 @@ int tl_scr_labels(const tl_model *m, const char *const **labels) {
 
 /* ---- inputs ---- */
 
-static tl_status check_count(int n, const void *items, const char *what, tl_error *err) {
-    if (n < 0 || (n > 0 && !items))
-        return tl_fail(err, TL_ERR_INVALID, "%s: bad batch (n = %d)", what, n);
-    if (n > TL_MODEL_MAX_BATCH)
-        return tl_fail(err, TL_ERR_LIMIT, "%s: batch of %d exceeds the limit %d", what, n,
-                       TL_MODEL_MAX_BATCH);
-    return TL_OK;
-}
-
 static int min_int(int a, int b) {
     return a < b ? a : b;
-}
-
-/* Tokenizes texts[0..B) into m->ids rows of the context length, 0-padded. */
-static tl_status tokenize_rows(tl_model *m, const char *const *texts, int B, tl_error *err) {
-    if (!m->tok)
-        return tl_fail(err, TL_ERR_UNAVAILABLE,
-                       "the checkpoint has no tokenizer (vocab.json + merges.txt)");
-    int ctx = m->info.context_length;
-    memset(m->ids, 0, (size_t)B * ctx * sizeof *m->ids);
-    for (int b = 0; b < B; b++) {
-        if (!texts[b]) return tl_fail(err, TL_ERR_INVALID, "text %d is NULL", b);
-        size_t len = strnlen(texts[b], TOK_MAX_TEXT_BYTES + 1);
-        int n_ids;
-        tl_status st =
-            len > TOK_MAX_TEXT_BYTES
-                ? tl_fail(err, TL_ERR_LIMIT, "longer than %u bytes", TOK_MAX_TEXT_BYTES)
-                : tok_encode(m->tok, texts[b], len, ctx, m->ids + (size_t)b * ctx, &n_ids, err);
-        if (st) return tl_error_prefix(err, "text %d", b);
-    }
-    return TL_OK;
 }
 
 /* Preprocesses images[0..B) into m->pixels. */
@@ -163,12 +135,12 @@ static tl_status check_embedding_task(const tl_model *m, tl_task task, tl_error 
 tl_status tl_embed_texts_task(tl_model *m, tl_task task, const char *const *texts, int n,
                               float *out, tl_error *err) {
     tl_status st = check_embedding_task(m, task, err);
-    if (!st) st = check_count(n, texts, "texts", err);
+    if (!st) st = model_check_batch(n, texts, "texts", err);
     int P = m->w.projection_dim, ctx = m->info.context_length;
     for (int i = 0; i < n && !st; i += TL_TEXT_CHUNK) {
         int B = min_int(TL_TEXT_CHUNK, n - i);
         float *rows = out + (size_t)i * P;
-        st = tokenize_rows(m, texts + i, B, err);
+        st = model_tokenize_texts(m, texts + i, i, B, m->ids, err);
         if (!st) st = task_text_forward(m, task, m->ids, ctx, B, rows, err);
         if (!st) m->be->l2_normalize(m->be, rows, B, P);
         if (st) tl_error_prefix(err, "texts %d..%d", i, i + B - 1);
@@ -179,7 +151,7 @@ tl_status tl_embed_texts_task(tl_model *m, tl_task task, const char *const *text
 tl_status tl_embed_images_task(tl_model *m, tl_task task, const tl_image *images, int n, float *out,
                                tl_error *err) {
     tl_status st = check_embedding_task(m, task, err);
-    if (!st) st = check_count(n, images, "images", err);
+    if (!st) st = model_check_batch(n, images, "images", err);
     int P = m->w.projection_dim;
     for (int i = 0; i < n && !st; i += TL_VISION_CHUNK) {
         int B = min_int(TL_VISION_CHUNK, n - i);
@@ -209,8 +181,8 @@ static tl_status compose_zero_shot(tl_model *m, const tl_image *refs, const char
 
 tl_status tl_compose(tl_model *m, const tl_image *refs, const char *const *texts, int n, float *out,
                      tl_error *err) {
-    tl_status st = check_count(n, refs, "compose", err);
-    if (!st) st = check_count(n, texts, "compose", err);
+    tl_status st = model_check_batch(n, refs, "compose", err);
+    if (!st) st = model_check_batch(n, texts, "compose", err);
     if (st || !(tl_model_capabilities(m) & TL_CAP_TGIR))
         return st ? st : compose_zero_shot(m, refs, texts, n, out, err);
     int P = m->w.projection_dim, ctx = m->info.context_length;
@@ -218,7 +190,7 @@ tl_status tl_compose(tl_model *m, const tl_image *refs, const char *const *texts
         int B = min_int(TL_VISION_CHUNK, n - i);
         float *rows = out + (size_t)i * P;
         st = preprocess_rows(m, refs + i, B, err);
-        if (!st) st = tokenize_rows(m, texts + i, B, err);
+        if (!st) st = model_tokenize_texts(m, texts + i, i, B, m->ids, err);
         if (!st)
             st = task_fusion_forward(m, TL_TASK_TGIR, m->pixels, m->ids, ctx, B, NULL, NULL, rows,
                                      err);
@@ -243,7 +215,7 @@ static tl_status classify_head(tl_model *m, const tl_image *image, const char *t
     float *fused = malloc((size_t)P * sizeof *fused);
     if (!fused) return tl_fail(err, TL_ERR_NOMEM, "out of memory");
     tl_status st = preprocess_rows(m, image, 1, err);
-    if (!st) st = tokenize_rows(m, &text, 1, err);
+    if (!st) st = model_tokenize_texts(m, &text, 0, 1, m->ids, err);
     if (!st)
         st = task_fusion_forward(m, TL_TASK_SCR, m->pixels, m->ids, m->info.context_length, 1, NULL,
                                  NULL, fused, err);
@@ -337,7 +309,7 @@ tl_status tl_encode_pixels_task(tl_model *m, int task, const float *pixels, int 
     if (task < 0) return tl_encode_pixels(m, pixels, n, NULL, embeds, err);
     if (!tl_task_name(task)) return tl_fail(err, TL_ERR_INVALID, "unknown task %d", task);
     tl_status st = require_parts(m, TL_PART_TSA_XMR << task, "task encoding", err);
-    if (!st) st = check_count(n, pixels, "pixels", err);
+    if (!st) st = model_check_batch(n, pixels, "pixels", err);
     size_t per_item = 3 * (size_t)m->info.image_size * m->info.image_size;
     for (int i = 0; i < n && !st; i += TL_VISION_CHUNK) {
         int B = min_int(TL_VISION_CHUNK, n - i);
@@ -352,7 +324,7 @@ tl_status tl_encode_text_ids_task(tl_model *m, int task, const int32_t *ids, int
     if (task < 0) return tl_encode_text_ids(m, ids, ids_stride, n, NULL, embeds, err);
     if (!tl_task_name(task)) return tl_fail(err, TL_ERR_INVALID, "unknown task %d", task);
     tl_status st = require_parts(m, TL_PART_TSA_XMR << task, "task encoding", err);
-    if (!st) st = check_count(n, ids, "text ids", err);
+    if (!st) st = model_check_batch(n, ids, "text ids", err);
     for (int i = 0; i < n && !st; i += TL_TEXT_CHUNK) {
         int B = min_int(TL_TEXT_CHUNK, n - i);
         st = task_text_forward(m, task, ids + (size_t)i * ids_stride, ids_stride, B,
@@ -367,7 +339,7 @@ tl_status tl_fuse_ids(tl_model *m, tl_task task, const float *pixels, const int3
     if (task != TL_TASK_TGIR && task != TL_TASK_SCR)
         return tl_fail(err, TL_ERR_INVALID, "fusion mode is for tgir and scr");
     tl_status st = require_parts(m, (TL_PART_TSA_XMR << task) | TL_PART_XAA, "fusion", err);
-    if (!st) st = check_count(n, pixels, "fusion pairs", err);
+    if (!st) st = model_check_batch(n, pixels, "fusion pairs", err);
     size_t per_item = 3 * (size_t)m->info.image_size * m->info.image_size;
     size_t P = (size_t)m->w.projection_dim;
     for (int i = 0; i < n && !st; i += TL_VISION_CHUNK) {
@@ -381,7 +353,7 @@ tl_status tl_fuse_ids(tl_model *m, tl_task task, const float *pixels, const int3
 
 tl_status tl_scr_logits(tl_model *m, const float *fused, int n, float *logits, tl_error *err) {
     tl_status st = require_parts(m, TL_PART_HEAD_SCR, "scr logits", err);
-    if (!st) st = check_count(n, fused, "fused vectors", err);
+    if (!st) st = model_check_batch(n, fused, "fused vectors", err);
     if (!st) scr_head_forward(m->be, m->tasks->p, logits, fused, n, m->w.projection_dim, 0);
     return st;
 }
@@ -389,7 +361,7 @@ tl_status tl_scr_logits(tl_model *m, const float *fused, int n, float *logits, t
 tl_status tl_fic_forward(tl_model *m, const float *pixels, const int32_t *ids, int T, int n,
                          float *hidden, float *logits, tl_error *err) {
     tl_status st = require_task(m, TL_TASK_FIC, err);
-    if (!st) st = check_count(n, pixels, "captions", err);
+    if (!st) st = model_check_batch(n, pixels, "captions", err);
     if (!st && (T < 1 || T > m->info.context_length))
         st = tl_fail(err, TL_ERR_INVALID, "caption length %d outside 1..%d", T,
                      m->info.context_length);

@@ -47,12 +47,6 @@ tl_status task_fusion_forward(tl_model *m, int task, const float *pixels, const 
                               int ids_stride, int B, float *image_embeds, float *text_embeds,
                               float *fused, tl_error *err);
 
-/* Validates ids rows (stride) of B texts, packs positions 0..T-1 (T = the longest EOS + 1)
- * into packed[B, T] and writes each row's EOS position; packed and eos are caller memory of
- * B·stride and B. */
-tl_status task_pack_ids(const tl_model *m, const int32_t *ids, int stride, int B, int32_t *packed,
-                        int *eos, int *T, tl_error *err);
-
 /* Generative mode, teacher forcing on ids[B, T] (all positions run), memory from pixels[B]:
  * hidden[B, T, Dt] (may be NULL) final-LN states, logits[B, T, vocab]. */
 tl_status fic_teacher_forward(tl_model *m, const float *pixels, const int32_t *ids, int B, int T,

@@ -126,35 +126,12 @@ tl_status task_vision_forward(tl_model *m, int task, const float *pixels, int B,
     return st;
 }
 
-tl_status task_pack_ids(const tl_model *m, const int32_t *ids, int stride, int B, int32_t *packed,
-                        int *eos, int *T, tl_error *err) {
-    const clip_text_w *w = &m->w.text;
-    *T = 0;
-    for (int b = 0; b < B; b++) {
-        const int32_t *row = ids + (size_t)b * stride;
-        eos[b] = clip_text_pool_position(row, stride);
-        for (int i = 0; i <= eos[b]; i++)
-            if (row[i] < 0 || row[i] >= w->vocab)
-                return tl_fail(err, TL_ERR_INVALID, "text row %d: token id %d outside 0..%d", b,
-                               row[i], w->vocab - 1);
-        if (eos[b] >= w->positions)
-            return tl_fail(err, TL_ERR_LIMIT, "text row %d: end of text past position %d", b,
-                           w->positions - 1);
-        if (eos[b] + 1 > *T) *T = eos[b] + 1;
-    }
-    for (int b = 0; b < B; b++) { /* ids after a row's EOS only feed positions nobody reads */
-        const int32_t *row = ids + (size_t)b * stride;
-        for (int i = 0; i < *T; i++) packed[(size_t)b * *T + i] = i <= eos[b] ? row[i] : 0;
-    }
-    return TL_OK;
-}
-
 /* Packs ids and embeds them into s->z; s->T and eos are set. The caller frees *packed. */
 static tl_status text_stream_start(tl_model *m, stream *s, const int32_t *ids, int stride, int *eos,
                                    tl_error *err) {
     int32_t *packed = malloc((size_t)s->B * stride * sizeof *packed);
     if (!packed) return tl_fail(err, TL_ERR_NOMEM, "out of memory for token ids");
-    tl_status st = task_pack_ids(m, ids, stride, s->B, packed, eos, &s->T, err);
+    tl_status st = clip_text_pack_ids(&m->w.text, ids, stride, s->B, packed, eos, &s->T, err);
     if (!st) clip_text_embed(m->be, &m->w.text, s->z, packed, s->B, s->T);
     free(packed);
     return st;

@@ -575,7 +575,8 @@ static int load_inputs(refcheck *rc, tailor_refs *r, const char *dir) {
                    r->tol);
 }
 
-/* The folder's model holds every part of the tasks config.json lists. */
+/* The folder's model holds every part of the tasks config.json lists, and the NTM when it
+ * configures one. */
 static void check_capabilities(refcheck *rc, tailor_refs *r, const char *dir) {
     json_t *config = rc_load_json(dir, "config.json");
     const json_t *tasks = json_object_get(json_object_get(config, "tailor"), "tasks");
@@ -586,6 +587,7 @@ static void check_capabilities(refcheck *rc, tailor_refs *r, const char *dir) {
         int t = tl_task_from_name(json_string_value(v));
         if (t >= 0) want |= 1u << t;
     }
+    if (json_object_get(json_object_get(config, "tailor"), "ntm")) want |= TL_CAP_NTM;
     rc_case(rc, tasks && caps == want, "capabilities %#x (config.json tasks: %#x)", caps, want);
     json_decref(config);
 }

@@ -6,6 +6,7 @@
 
 #include "backend.h"
 #include "kernels.h"
+#include "kernels_backward.h"
 #include "threadpool.h"
 
 typedef struct cpu_state {
@@ -70,6 +71,76 @@ static void op_l2_normalize(tl_backend *be, float *x, int rows, int dim) {
     cpu_l2_normalize(pool_of(be), x, rows, dim);
 }
 
+/* ---- backward operations (kernels_backward.c) ---- */
+static void op_linear_backward(tl_backend *be, float *dx, int lddx, float *dw, float *db,
+                               const float *dy, int lddy, const float *x, int ldx, const float *w,
+                               int M, int K, int N) {
+    cpu_linear_backward(pool_of(be), dx, lddx, dw, db, dy, lddy, x, ldx, w, M, K, N);
+}
+
+static void op_layernorm_backward(tl_backend *be, float *dx, float *dw, float *db, const float *dy,
+                                  const float *x, const float *w, int rows, int dim, float eps) {
+    cpu_layernorm_backward(pool_of(be), dx, dw, db, dy, x, w, rows, dim, eps);
+}
+
+static void op_quick_gelu_backward(tl_backend *be, float *dx, const float *dy, const float *x,
+                                   size_t n) {
+    cpu_quick_gelu_backward(pool_of(be), dx, dy, x, n);
+}
+
+static void op_relu_backward(tl_backend *be, float *dx, const float *dy, const float *y, size_t n) {
+    cpu_relu_backward(pool_of(be), dx, dy, y, n);
+}
+
+static void op_softmax_backward(tl_backend *be, float *dx, const float *dy, const float *p,
+                                int rows, int n) {
+    cpu_softmax_backward(pool_of(be), dx, dy, p, rows, n);
+}
+
+static void op_attention_backward(tl_backend *be, float *dq, float *dk, float *dv,
+                                  const float *dout, const float *q, int ldq, const float *k,
+                                  const float *v, int ldkv, const float *probs, int B, int Tq,
+                                  int Tk, int H, int hd) {
+    cpu_state *st = be->impl;
+    cpu_attention_backward(st->pool, st->attention_scratch, dq, dk, dv, dout, q, ldq, k, v, ldkv,
+                           probs, B, Tq, Tk, H, hd);
+}
+
+static void op_cross_entropy(tl_backend *be, float *loss, const float *logits, const int *labels,
+                             int rows, int n) {
+    cpu_cross_entropy(pool_of(be), loss, logits, labels, rows, n);
+}
+
+static void op_cross_entropy_backward(tl_backend *be, float *dlogits, const float *logits,
+                                      const int *labels, float scale, int rows, int n) {
+    cpu_cross_entropy_backward(pool_of(be), dlogits, logits, labels, scale, rows, n);
+}
+
+static void op_soft_cross_entropy(tl_backend *be, float *loss, const float *logits, const float *q,
+                                  int rows, int n) {
+    cpu_soft_cross_entropy(pool_of(be), loss, logits, q, rows, n);
+}
+
+static void op_soft_cross_entropy_backward(tl_backend *be, float *dlogits, const float *logits,
+                                           const float *q, float scale, int rows, int n) {
+    cpu_soft_cross_entropy_backward(pool_of(be), dlogits, logits, q, scale, rows, n);
+}
+
+static void op_scatter_add_rows(tl_backend *be, float *dtable, const float *dy, const int32_t *rows,
+                                int n, int dim) {
+    cpu_scatter_add_rows(pool_of(be), dtable, dy, rows, n, dim);
+}
+
+static void op_sum_rows_periodic(tl_backend *be, float *daddend, const float *dy, int n, int period,
+                                 int dim) {
+    cpu_sum_rows_periodic(pool_of(be), daddend, dy, n, period, dim);
+}
+
+static void op_l2_normalize_backward(tl_backend *be, float *dx, const float *dy, const float *x,
+                                     int rows, int dim) {
+    cpu_l2_normalize_backward(pool_of(be), dx, dy, x, rows, dim);
+}
+
 /* 64-byte aligned host memory; NULL on failure. */
 static void *op_alloc(tl_backend *be, size_t bytes) {
     return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
@@ -106,6 +177,20 @@ static const tl_backend cpu_table = {
     .alloc = op_alloc,
     .free = op_free,
     .destroy = op_destroy,
+    /* backward operations */
+    .linear_backward = op_linear_backward,
+    .layernorm_backward = op_layernorm_backward,
+    .quick_gelu_backward = op_quick_gelu_backward,
+    .relu_backward = op_relu_backward,
+    .softmax_backward = op_softmax_backward,
+    .attention_backward = op_attention_backward,
+    .cross_entropy = op_cross_entropy,
+    .cross_entropy_backward = op_cross_entropy_backward,
+    .soft_cross_entropy = op_soft_cross_entropy,
+    .soft_cross_entropy_backward = op_soft_cross_entropy_backward,
+    .scatter_add_rows = op_scatter_add_rows,
+    .sum_rows_periodic = op_sum_rows_periodic,
+    .l2_normalize_backward = op_l2_normalize_backward,
 };
 
 tl_status tl_backend_cpu_create(tl_backend **out, int n_threads, tl_error *err) {

@@ -223,7 +223,7 @@ TEST(bad_inputs_are_rejected) {
 TEST(backend_choice) {
     tl_model *m = (tl_model *)1;
     tl_error err = {0};
-    tl_model_opts opts = {1, "tpu"};
+    tl_model_opts opts = {.n_threads = 1, .backend = "tpu"};
     CHECK(tl_model_open(&m, clip_dir, &opts, &err) == TL_ERR_INVALID);
     CHECK(strstr(err.message, "tpu") != NULL);
     opts.backend = "cuda";
