@@ -4,7 +4,6 @@
 #include "eval_run.h"
 
 #include <cblas.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +15,7 @@ const char *const EVAL_SECTION_NAMES[EVAL_N_SECTIONS] = {"xmr", "tgir", "multitu
 enum { SCORE_CHUNK = 256 }; /* queries scored at once by eval_target_recall */
 
 void eval_default_options(eval_options *opts) {
-    *opts = (eval_options){.batch_size = EVAL_DEFAULT_BATCH, .session_decay = 0.5f};
+    *opts = (eval_options){.batch_size = EVAL_DEFAULT_BATCH};
 }
 
 /* One evaluation run: the model, the data, and the galleries computed so far (one per
@@ -435,7 +434,7 @@ static int composed_gallery_task(const eval_ctx *c) {
 static tl_status composed_gallery(eval_ctx *c, eval_section *s, const float **out, tl_error *err) {
     int task = composed_gallery_task(c);
     snprintf(s->method, sizeof s->method, "%s",
-             task < 0 ? "zero-shot composition of plain CLIP embeddings" : "tgir task embeddings");
+             task < 0 ? "zero-shot composition (plain CLIP)" : "tgir task embeddings");
     return gallery(c, task, out, err);
 }
 
@@ -481,16 +480,16 @@ static tl_status tgir_section(eval_ctx *c, eval_report *r, tl_error *err) {
     return TL_OK;
 }
 
-/* The zero-shot session query (proto/session.md): q = n(Σ_t decay^(T−1−t) x_t) over the turn
- * inputs x[n_turns, dim], written to q[dim]. */
-static void decayed_sum_query(const float *x, size_t n_turns, int dim, float decay, float *q) {
-    memset(q, 0, (size_t)dim * sizeof *q);
-    for (size_t t = 0; t < n_turns; t++)
-        for (int d = 0; d < dim; d++) q[d] = decay * q[d] + x[t * (size_t)dim + (size_t)d];
-    double norm = 0;
-    for (int d = 0; d < dim; d++) norm += (double)q[d] * q[d];
-    if (norm > 0)
-        for (int d = 0; d < dim; d++) q[d] = (float)(q[d] / sqrt(norm));
+/* Replays one transaction's turn inputs x[n_turns, dim] through a fresh session; its final
+ * query goes to q[dim]. */
+static tl_status replay_session(eval_ctx *c, const float *x, size_t n_turns, float *q,
+                                tl_error *err) {
+    tl_session *session = NULL;
+    tl_status st = tl_session_create(c->m, NULL, &session, err);
+    for (size_t t = 0; !st && t < n_turns; t++)
+        st = tl_session_turn_vec(c->m, session, x + t * (size_t)c->dim, q, err);
+    tl_session_free(session);
+    return st;
 }
 
 /* The first n transactions with at least one turn; returns their count. */
@@ -501,8 +500,8 @@ static size_t pick_transactions(const eval_ctx *c, const dataset_transaction **p
     return n;
 }
 
-/* Session queries of transactions[0..n) into queries[n, dim]: every turn composed, then the
- * decayed sum per transaction. */
+/* Session queries of transactions[0..n) into queries[n, dim]: every turn composed (in
+ * batches), then each transaction replayed through the session API. */
 static tl_status session_queries(eval_ctx *c, const dataset_transaction *const *transactions,
                                  size_t n, float *queries, tl_error *err) {
     size_t n_turns = 0;
@@ -518,8 +517,8 @@ static tl_status session_queries(eval_ctx *c, const dataset_transaction *const *
             turns[t++] = &transactions[i]->turns[j];
     tl_status st = compose_triplets(c, turns, n_turns, x, err);
     for (size_t i = 0, t = 0; !st && i < n; t += transactions[i]->n_turns, i++)
-        decayed_sum_query(x + t * (size_t)c->dim, transactions[i]->n_turns, c->dim,
-                          c->opts->session_decay, queries + i * (size_t)c->dim);
+        st = replay_session(c, x + t * (size_t)c->dim, transactions[i]->n_turns,
+                            queries + i * (size_t)c->dim, err);
     free(turns), free(x);
     return st;
 }
@@ -555,8 +554,8 @@ static tl_status multiturn_section(eval_ctx *c, eval_report *r, tl_error *err) {
     if (!st) st = composed_gallery(c, s, &gal, err);
     if (!st) st = session_queries(c, picked, n, queries, err);
     progress_end(c);
-    snprintf(s->method + strlen(s->method), sizeof s->method - strlen(s->method),
-             ", decayed sum %.2g", (double)c->opts->session_decay);
+    snprintf(s->method + strlen(s->method), sizeof s->method - strlen(s->method), ", %s",
+             (c->caps & TL_CAP_NTM) ? "CM-NTM session" : "decayed-sum session");
     const size_t ks[3] = {5, 10, 50};
     double recall[3] = {0};
     if (!st)
@@ -729,9 +728,8 @@ static tl_status fic_section(eval_ctx *c, eval_report *r, tl_error *err) {
 tl_status eval_run(tl_model *m, const dataset *ds, const eval_options *opts, eval_report *out,
                    tl_error *err) {
     memset(out, 0, sizeof *out);
-    if (opts->batch_size < 1 || !(opts->session_decay >= 0 && opts->session_decay <= 1))
-        return tl_fail(err, TL_ERR_INVALID, "eval: batch size %d < 1 or decay %g outside [0, 1]",
-                       opts->batch_size, (double)opts->session_decay);
+    if (opts->batch_size < 1)
+        return tl_fail(err, TL_ERR_INVALID, "eval: batch size %d < 1", opts->batch_size);
     if (!ds->n_items) return tl_fail(err, TL_ERR_INVALID, "eval: %s has no items", ds->source);
     const tl_model_info *info = tl_model_get_info(m);
     eval_ctx c = {.m = m,

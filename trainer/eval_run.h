@@ -19,13 +19,12 @@
 enum { EVAL_DEFAULT_BATCH = 32 };
 
 typedef struct eval_options {
-    size_t max_queries;  /* at most this many queries per section (texts, triplets, ...); 0 = all */
-    int batch_size;      /* images or texts per model call, ≥ 1 */
-    float session_decay; /* multi-turn decayed-sum fallback (proto/session.md), in [0, 1] */
-    FILE *progress;      /* where progress lines go (a bar on a terminal); NULL = silent */
+    size_t max_queries; /* at most this many queries per section (texts, triplets, ...); 0 = all */
+    int batch_size;     /* images or texts per model call, ≥ 1 */
+    FILE *progress;     /* where progress lines go (a bar on a terminal); NULL = silent */
 } eval_options;
 
-/* No query limit, EVAL_DEFAULT_BATCH, decay 0.5, silent. */
+/* No query limit, EVAL_DEFAULT_BATCH, silent. */
 void eval_default_options(eval_options *opts);
 
 typedef enum eval_section_id {
@@ -41,7 +40,7 @@ extern const char *const EVAL_SECTION_NAMES[EVAL_N_SECTIONS]; /* "xmr", ..., "fi
 typedef struct eval_section {
     int ran;          /* 1: the section's metrics are valid; 0: skipped, reason says why */
     char reason[200]; /* why it was skipped; "" when it ran */
-    char method[64];  /* how the queries were made, e.g. "xmr task embeddings", "zero-shot CLIP" */
+    char method[96];  /* how the queries were made, e.g. "xmr task embeddings", "zero-shot CLIP" */
     size_t n_queries; /* queries scored (texts, triplets, transactions, items) */
     size_t n_gallery; /* gallery size (retrieval), classes (scr), 0 otherwise */
 } eval_section;

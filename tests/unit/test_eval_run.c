@@ -196,6 +196,71 @@ TEST(tailor_tiny_without_tokenizer_skips_every_section) {
     tl_model_close(tiny_tailor);
 }
 
+/* The session query of transaction tr, computed here from single tl_compose calls and
+ * proto/session.md's decayed sum (decay 0.5, the default): q = n(Σ 0.5^(T−1−t) x_t). */
+static int decayed_sum_query(const dataset_transaction *tr, int dim, float *q) {
+    memset(q, 0, (size_t)dim * sizeof *q);
+    for (size_t t = 0; t < tr->n_turns; t++) {
+        tl_image image;
+        float x[256];
+        tl_error err = {0};
+        const char *text = tr->turns[t].captions[0];
+        if (dataset_read_image(&tiny, tr->turns[t].reference, &image, &err)) return -1;
+        tl_status st = tl_compose(model, &image, &text, 1, x, &err);
+        img_free(&image);
+        if (st) return -1;
+        for (int d = 0; d < dim; d++) q[d] = 0.5f * q[d] + x[d];
+    }
+    double norm = 0;
+    for (int d = 0; d < dim; d++) norm += (double)q[d] * q[d];
+    for (int d = 0; d < dim; d++) q[d] = (float)(q[d] / sqrt(norm));
+    return 0;
+}
+
+/* eval_run's multi-turn numbers (through tl_session_*) against the decayed sum written out. */
+TEST(multiturn_matches_decayed_sum) {
+    REQUIRE(have_setup && tl_model_get_info(model)->projection_dim <= 256);
+    int dim = tl_model_get_info(model)->projection_dim;
+    size_t n = tiny.n_transactions, n_items = tiny.n_items;
+    float *queries = malloc(n * (size_t)dim * sizeof *queries);
+    float *gallery = malloc(n_items * (size_t)dim * sizeof *gallery);
+    size_t *targets = malloc(n * sizeof *targets);
+    int64_t *excluded = malloc(n * sizeof *excluded);
+    tl_error err = {0};
+    int ok = queries && gallery && targets && excluded;
+    for (size_t i = 0; ok && i < n; i++) {
+        const dataset_transaction *tr = &tiny.transactions[i];
+        targets[i] = tr->final_target;
+        excluded[i] = (int64_t)tr->turns[tr->n_turns - 1].reference;
+        ok = !decayed_sum_query(tr, dim, queries + i * (size_t)dim);
+    }
+    for (size_t i = 0; ok && i < n_items; i++) {
+        tl_image image;
+        ok = !dataset_read_image(&tiny, i, &image, &err) &&
+             !tl_embed_images(model, &image, 1, gallery + i * (size_t)dim, &err);
+        img_free(&image);
+    }
+    const size_t ks[3] = {5, 10, 50};
+    double want[3];
+    eval_options opts;
+    eval_default_options(&opts);
+    eval_report r;
+    CHECK(ok);
+    if (ok &&
+        eval_target_recall(queries, n, gallery, n_items, dim, targets, excluded, ks, 3, want,
+                           &err) == TL_OK &&
+        eval_run(model, &tiny, &opts, &r, &err) == TL_OK) {
+        double one_query = 1.0 / (double)n + 1e-9; /* batching may move one tie */
+        CHECK_NEAR(r.multiturn.r5, want[0], one_query);
+        CHECK_NEAR(r.multiturn.r10, want[1], one_query);
+        CHECK_NEAR(r.multiturn.r50, want[2], one_query);
+        CHECK(strstr(r.sections[EVAL_MULTITURN].method, "decayed-sum session"));
+    } else {
+        CHECKF(0, "%s", err.message);
+    }
+    free(queries), free(gallery), free(targets), free(excluded);
+}
+
 static int has_number(json_t *section, const char *key) {
     json_t *v = json_object_get(section, key);
     return json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) <= 1;
@@ -278,6 +343,7 @@ int main(int argc, char **argv) {
     setup();
     RUN(tiny_demo_sections_follow_capabilities);
     RUN(tiny_demo_query_limit);
+    RUN(multiturn_matches_decayed_sum);
     RUN(tailor_tiny_without_tokenizer_skips_every_section);
     RUN(cli_json_has_documented_keys);
     if (have_setup) dataset_free(&tiny);
