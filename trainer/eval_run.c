@@ -420,7 +420,7 @@ static tl_status compose_triplets(eval_ctx *c, const dataset_triplet *const *tri
             st = tl_fail(err, TL_ERR_NOMEM, "out of memory");
     }
     if (!st) st = compose_queries(c, refs, (const char *const *)texts, n, out, err);
-    for (size_t i = 0; texts && i < n; i++) free(texts[i]);
+    for (size_t i = 0; i < n; i++) free(texts[i]);
     free(refs), free(texts);
     return st;
 }
@@ -457,7 +457,6 @@ static tl_status tgir_section(eval_ctx *c, eval_report *r, tl_error *err) {
         free(triplets), free(targets), free(excluded), free(queries);
         return tl_fail(err, TL_ERR_NOMEM, "tgir: out of memory");
     }
-    tl_status st = TL_OK;
     for (size_t i = 0; i < n; i++) {
         const dataset_triplet *t = &c->ds->triplets[i];
         triplets[i] = t, targets[i] = t->target;
@@ -465,7 +464,7 @@ static tl_status tgir_section(eval_ctx *c, eval_report *r, tl_error *err) {
     }
     const float *gal = NULL;
     progress_begin(c, EVAL_TGIR, gallery_cost(c, composed_gallery_task(c)) + n);
-    if (!st) st = composed_gallery(c, s, &gal, err);
+    tl_status st = composed_gallery(c, s, &gal, err);
     if (!st) st = compose_triplets(c, triplets, n, queries, err);
     progress_end(c);
     const size_t ks[2] = {10, 50};
@@ -541,7 +540,6 @@ static tl_status multiturn_section(eval_ctx *c, eval_report *r, tl_error *err) {
         free(picked), free(targets), free(excluded), free(queries);
         return tl_fail(err, TL_ERR_NOMEM, "multiturn: out of memory");
     }
-    tl_status st = TL_OK;
     size_t n_turns = 0;
     for (size_t i = 0; i < n; i++) {
         const dataset_triplet *last = &picked[i]->turns[picked[i]->n_turns - 1];
@@ -551,7 +549,7 @@ static tl_status multiturn_section(eval_ctx *c, eval_report *r, tl_error *err) {
     }
     const float *gal = NULL;
     progress_begin(c, EVAL_MULTITURN, gallery_cost(c, composed_gallery_task(c)) + n_turns);
-    if (!st) st = composed_gallery(c, s, &gal, err);
+    tl_status st = composed_gallery(c, s, &gal, err);
     if (!st) st = session_queries(c, picked, n, queries, err);
     progress_end(c);
     snprintf(s->method + strlen(s->method), sizeof s->method - strlen(s->method), ", %s",
