@@ -36,10 +36,19 @@ static void eval_usage(FILE *out) {
 }
 
 typedef struct eval_args {
-    const char *model_dir, *data, *kind, *split;
+    const char *model_dir, *data, *split;
+    int kind; /* train_dataset_kind; -1: not given */
     eval_options opts;
     int as_json;
 } eval_args;
+
+/* The train_dataset_kind named name, or -1 (with a message). */
+static int parse_kind(const char *name) {
+    for (int k = 0; k < TRAIN_N_DATASET_KINDS; k++)
+        if (!strcmp(name, TRAIN_DATASET_KIND_NAMES[k])) return k;
+    fprintf(stderr, "tailor eval: --kind: unknown data set kind '%s'\n", name);
+    return -1;
+}
 
 static int parse_count(const char *flag, const char *text, long long min, long long *out) {
     char *end;
@@ -75,8 +84,8 @@ static int parse_args(int argc, char **argv, eval_args *a) {
             a->model_dir = optarg;
         else if (c == 'd')
             a->data = optarg;
-        else if (c == 'k')
-            a->kind = optarg;
+        else if (c == 'k' && (a->kind = parse_kind(optarg)) >= 0)
+            continue;
         else if (c == 's')
             a->split = optarg;
         else if (c == 'q' && !parse_count("--max-queries", optarg, 1, &v))
@@ -101,7 +110,7 @@ static int ends_with(const char *s, const char *suffix) {
 /* Opens the data set a names: a tailor-train config's evaluation data, or PATH of --kind. */
 static tl_status open_data(const eval_args *a, dataset *ds, tl_error *err) {
     static char *default_categories[] = {"dress", "shirt", "toptee"};
-    if (!a->kind && ends_with(a->data, ".json")) {
+    if (a->kind < 0 && ends_with(a->data, ".json")) {
         train_config cfg;
         tl_status st = train_config_load(&cfg, a->data, err);
         if (st) return st;
@@ -113,15 +122,11 @@ static tl_status open_data(const eval_args *a, dataset *ds, tl_error *err) {
         train_config_free(&cfg);
         return st;
     }
-    train_dataset_config d = {.kind = -1,
+    train_dataset_config d = {.kind = a->kind < 0 ? TRAIN_DATA_DEMO : a->kind,
                               .path = (char *)a->data,
                               .split = (char *)(a->split ? a->split : "test"),
                               .n_categories = 3};
     memcpy(d.categories, default_categories, sizeof default_categories);
-    const char *kind = a->kind ? a->kind : "demo";
-    for (int k = 0; k < TRAIN_N_DATASET_KINDS; k++)
-        if (!strcmp(kind, TRAIN_DATASET_KIND_NAMES[k])) d.kind = k;
-    if (d.kind < 0) return tl_fail(err, TL_ERR_INVALID, "--kind: unknown data set kind '%s'", kind);
     return dataset_open(&d, ds, err);
 }
 
@@ -154,7 +159,7 @@ static int print_json(const eval_report *r, tl_error *err) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    eval_args a = {0};
+    eval_args a = {.kind = -1};
     eval_default_options(&a.opts);
     int parsed = parse_args(argc, argv, &a);
     if (parsed) {

@@ -308,6 +308,10 @@ TEST(cli_json_has_documented_keys) {
     snprintf(command, sizeof command, "'%s' eval --model '%s/clip-tiny' 2>/dev/null", tailor_exe,
              th_testdata());
     CHECK(system(command) == 2 << 8); /* no --data: usage error */
+    snprintf(command, sizeof command,
+             "'%s' eval --model '%s/clip-tiny' --data '%s' --kind bogus 2>/dev/null", tailor_exe,
+             th_testdata(), demo_dir);
+    CHECK(system(command) == 2 << 8); /* unknown kind: usage error */
     snprintf(command, sizeof command, "'%s' eval --help | grep -q -- --max-queries", tailor_exe);
     CHECK(system(command) == 0);
 }
