@@ -10,6 +10,7 @@ packages=(
   build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
   libopenblas-dev libjansson-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libunistring-dev
   zlib1g-dev dataset-fashion-mnist libhdf5-dev
+  libmicrohttpd-dev libuv1-dev libhiredis-dev curl python3-yaml redis-server wrk
 )
 bench_packages=(python3-torch python3-numpy)
 
