@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_common.h"
 #include "commands.h"
 #include "dataset.h"
 #include "eval_run.h"
@@ -149,12 +150,12 @@ static void print_table(const eval_report *r) {
     printf("%.1f s\n", r->seconds);
 }
 
+/* Prints the report as JSON; 0, or a failure with err filled. */
 static int print_json(const eval_report *r, tl_error *err) {
     json_t *obj = eval_report_json(r);
     if (!obj) return tl_fail(err, TL_ERR_NOMEM, "out of memory");
-    json_dumpf(obj, stdout, JSON_REAL_PRECISION(7) | JSON_INDENT(2));
-    printf("\n");
-    json_decref(obj);
+    if (cli_print_json(obj, JSON_REAL_PRECISION(7) | JSON_INDENT(2)))
+        return tl_fail(err, TL_ERR_IO, "writing the JSON report failed");
     return 0;
 }
 
