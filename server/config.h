@@ -18,6 +18,7 @@ typedef struct tailord_config {
     char *listen; /* IP address to bind */
     int64_t port;
     char *model_dir, *index_dir, *web_dir;
+    char *state_dir;         /* admin changes; "" = index_dir + ".state" */
     int64_t threads;         /* model threads; 0 = online CPUs */
     double batch_window_ms;  /* how long the batcher waits for more work */
     int64_t batch_max;       /* inputs per forward pass */

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -31,7 +32,7 @@ static json_t *capabilities_json(const tl_model *m) {
                      tl_scr_labels(m, &labels) > 0, "classify_zero_shot", text, "caption",
                      (caps & TL_CAP_FIC) != 0, "task_xmr", (caps & TL_CAP_XMR) != 0, "task_tgir",
                      (caps & TL_CAP_TGIR) != 0, "task_scr", (caps & TL_CAP_SCR) != 0,
-                     "session_memory", "decayed_sum");
+                     "session_memory", caps & TL_CAP_NTM ? "cascade_ntm" : "decayed_sum");
 }
 
 /* A short hash of the weights file's identity (path, size, mtime): results computed with
@@ -52,31 +53,40 @@ static void embedding_version(const char *model_dir, char *out, size_t size) {
 static void engine_free(engine *e) {
     if (!e) return;
     search_service_free(e->search);
-    ntm_weights_release(&e->ntm);
     tl_model_close(e->model);
     json_decref(e->info);
     free(e);
 }
 
-/* Binds the zero-shot decayed-sum session memory for the model's projection width. */
-static tl_status bind_session_memory(engine *e, double decay, tl_error *err) {
-    ntm_config cfg;
-    tl_status st = ntm_config_decayed_sum(&cfg, tl_model_get_info(e->model)->projection_dim,
-                                          (float)decay, err);
-    return st ? st : ntm_weights_bind(&e->ntm, NULL, &cfg, err);
+/* The admin changes' directory: cfg's state_dir, else the index directory's path (trailing
+ * slashes dropped) + ".state", beside it. */
+static void state_dir_of(const tailord_config *cfg, char *out, size_t size) {
+    if (*cfg->state_dir) {
+        snprintf(out, size, "%s", cfg->state_dir);
+        return;
+    }
+    size_t n = strlen(cfg->index_dir);
+    while (n > 1 && cfg->index_dir[n - 1] == '/') n--;
+    snprintf(out, size, "%.*s.state", (int)n, cfg->index_dir);
 }
 
-tl_status engine_load(engine **out, const char *model_dir, const char *index_dir, int threads,
-                      size_t max_pixels, double session_decay, tl_error *err) {
+tl_status engine_load(engine **out, const tailord_config *cfg, tl_error *err) {
     *out = NULL;
+    const char *model_dir = cfg->model_dir;
     engine *e = calloc(1, sizeof *e);
     if (!e) return tl_fail(err, TL_ERR_NOMEM, "engine");
     e->refs = 1;
-    tl_model_opts opts = {.n_threads = threads, .backend = "cpu"};
+    tl_model_opts opts = {.n_threads = (int)cfg->threads,
+                          .backend = "cpu",
+                          .session_decay = (float)cfg->sessions_decay};
     tl_status st = tl_model_open(&e->model, model_dir, &opts, err);
     if (st) tl_error_prefix(err, "model %s", model_dir);
-    if (!st) st = bind_session_memory(e, session_decay, err);
-    if (!st) st = search_service_open(&e->search, index_dir, e->model, max_pixels, err);
+    char state_dir[4096];
+    state_dir_of(cfg, state_dir, sizeof state_dir);
+    search_service_paths paths = {cfg->index_dir, state_dir, model_dir};
+    if (!st)
+        st = search_service_open(&e->search, &paths, e->model, (size_t)cfg->image_max_pixels,
+                                 (int)cfg->threads, err);
     if (!st) {
         embedding_version(model_dir, e->version, sizeof e->version);
         e->info =

@@ -6,24 +6,22 @@
 
 #include <jansson.h>
 
-#include "ntm.h"
+#include "config.h"
 #include "search_service.h"
 #include "tailor_model.h"
 
 typedef struct engine {
     tl_model *model; /* used only by the batcher thread */
     search_service *search;
-    ntm_weights ntm;  /* session memory: the zero-shot decayed sum until the engine exposes
-                         a checkpoint's ntm.* tensors */
     json_t *info;     /* model, index and load details for /v1/info */
     char version[24]; /* embedding version: identifies the model weights served */
     int refs;         /* guarded by the holder's lock (engine_slot) */
 } engine;
 
-/* Loads model_dir and index_dir; sessions use a decayed sum with session_decay. *out has one
- * reference (the caller's). */
-tl_status engine_load(engine **out, const char *model_dir, const char *index_dir, int threads,
-                      size_t max_pixels, double session_decay, tl_error *err);
+/* Loads cfg's model_dir and index_dir (with the admin changes of its state_dir); sessions
+ * without a trained NTM use a decayed sum with sessions_decay. *out has one reference (the
+ * caller's). */
+tl_status engine_load(engine **out, const tailord_config *cfg, tl_error *err);
 
 /* The slot holding the engine being served; swaps are atomic with respect to acquire. */
 typedef struct engine_slot engine_slot;

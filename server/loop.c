@@ -27,8 +27,7 @@ static void load_in_pool(uv_work_t *work) {
     tailord_config *cfg = &ls->app->cfg;
     ls->load_err = (tl_error){0};
     ls->loaded = NULL;
-    engine_load(&ls->loaded, cfg->model_dir, cfg->index_dir, (int)cfg->threads,
-                (size_t)cfg->image_max_pixels, cfg->sessions_decay, &ls->load_err);
+    engine_load(&ls->loaded, cfg, &ls->load_err);
 }
 
 static void load_finished(uv_work_t *work, int status) {

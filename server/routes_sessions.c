@@ -1,6 +1,6 @@
 /* Multi-turn search sessions: POST /v1/sessions, POST /v1/sessions/{id}/turns,
  * GET and DELETE /v1/sessions/{id}. A turn composes feedback text with an optional reference
- * (catalogue item or image), steps the session memory (model/ntm.h), ranks by the session
+ * (catalogue item or image), steps the session memory (session_memory.h), ranks by the session
  * query, and records the turn. */
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +36,7 @@ static void post_session(http_request *req, void *ctx) {
     tl_error err = {0};
     uint8_t *state = NULL;
     size_t state_len = 0;
-    if (session_memory_initial(&eng->ntm, &state, &state_len, &err) ||
+    if (session_memory_initial(eng->model, &state, &state_len, &err) ||
         session_store_create_session(app->sessions, state, state_len, id, &expires_at, &err))
         app_respond_batch_error(req, &err);
     else
@@ -98,7 +98,7 @@ static tl_status run_turn(turn_call *call, engine *eng, const float *rows, json_
     tl_status st = session_store_state(call->app->sessions, call->session_id, &state, &len, err);
     *session_gone = st == TL_ERR_NOT_FOUND;
     if (!st) st = query_embedding(eng, &call->plan, rows, x, err);
-    if (!st) st = session_memory_turn(&eng->ntm, state, len, x, query, &next, &next_len, err);
+    if (!st) st = session_memory_turn(eng->model, state, len, x, query, &next, &next_len, err);
     json_t *results = NULL, *turn = NULL;
     if (!st) {
         search_filter filter = {call->query.category, call->query.subcategory, call->plan.item_id};

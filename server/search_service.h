@@ -1,11 +1,9 @@
-/* The catalogue as tailord searches it: items (id, sku, title, category, subcategory, image
- * file) and one L2-normalised gallery embedding per item and space (embedding_space.h: XMR
- * images, TGIR targets), searched by inner product with an optional category/subcategory
- * filter. Thread-safe (read-write lock).
- *
- * This first version reads an index directory holding catalog.jsonl (one item per line) and
- * embeds the item images with the model at load time, searching by brute force; it is the
- * seam where index/vector_index.h and index/catalog_store.h plug in. Not for: HTTP. */
+/* The catalogue as tailord searches it: an index directory written by `tailor index build`
+ * (index/index_dir.h: SQLite catalogue, one faiss gallery per space of embedding_space.h, XMR
+ * images and TGIR targets), searched by inner product with an optional category (the
+ * galleries' category sub-indexes) and subcategory filter, plus the online admin changes,
+ * journalled in a separate state directory and replayed at open. Thread-safe (read-write
+ * locks). Not for: building index directories (index_build.h) or HTTP. */
 #ifndef TAILORD_SEARCH_SERVICE_H
 #define TAILORD_SEARCH_SERVICE_H
 
@@ -24,24 +22,33 @@ typedef struct catalogue_item {
     const char *image_path; /* absolute or relative to the index directory */
 } catalogue_item;
 
+typedef struct search_service_paths {
+    const char *index_dir; /* immutable, from `tailor index build` */
+    const char *state_dir; /* journal.jsonl and uploads/ of the admin changes; created */
+    const char *model_dir; /* the served checkpoint, checked against the manifest */
+} search_service_paths;
+
 typedef struct search_filter {
     const char *category, *subcategory; /* NULL = any */
     int64_t exclude_id;                 /* -1 = none (item_id searches exclude the item) */
 } search_filter;
 
-/* Opens index_dir/catalog.jsonl and embeds every item image with model (used only during the
- * call). max_pixels bounds decoded images. *out is owned by the caller. */
-tl_status search_service_open(search_service **out, const char *index_dir, tl_model *model,
-                              size_t max_pixels, tl_error *err);
+/* Opens the index directory after verifying its manifest (checksums, counts, and the model:
+ * a directory built for another width or checkpoint is TL_ERR_INVALID) and replays the state
+ * directory's journal. model (borrowed; it must outlive s) embeds items for item queries;
+ * max_pixels bounds their decoded images; threads bounds faiss's. *out is the caller's. */
+tl_status search_service_open(search_service **out, const search_service_paths *paths,
+                              tl_model *model, size_t max_pixels, int threads, tl_error *err);
 void search_service_free(search_service *s);
 
 int64_t search_service_count(search_service *s);
 int search_service_dim(const search_service *s);
-/* {"items", "dim", "categories", "journal_entries", "index_dir"}; new reference. */
+/* {"items", "dim", "categories", "journal_entries", "index_dir", "state_dir", "backend",
+ * "manifest"}; new reference. */
 json_t *search_service_manifest(search_service *s);
 
-/* Copies item id's gallery embedding in space into out[dim]. TL_ERR_NOT_FOUND for unknown
- * ids. */
+/* Item id's gallery embedding in space, out[dim], embedded from its image with the model:
+ * on the model's thread only. TL_ERR_NOT_FOUND for unknown ids. */
 tl_status search_service_embedding(search_service *s, embedding_space space, int64_t id, float *out,
                                    tl_error *err);
 
@@ -61,7 +68,7 @@ json_t *search_service_search(search_service *s, embedding_space space, const fl
                               const char *version);
 
 /* Adds or replaces an item with its embeddings[space][dim]: its image bytes are written to
- * index_dir/uploads/ID.img and the change is journalled (fsynced) in index_dir/journal.jsonl
+ * state_dir/uploads/ID.img and the change is journalled (fsynced) in state_dir/journal.jsonl
  * before it is visible. item->image_path is ignored; strings are copied. */
 tl_status search_service_upsert(search_service *s, const catalogue_item *item, const uint8_t *image,
                                 size_t image_len, const float *const embeddings[SPACE_COUNT],

@@ -1,5 +1,5 @@
-"""Shared by tailord's integration tests: a catalogue index directory made from the test
-images, a real tailord on a free loopback port, an HTTP client over raw sockets (so malformed
+"""Shared by tailord's integration tests: a catalogue index directory built from the test
+images with `tailor index build`, a real tailord on a free loopback port, an HTTP client over raw sockets (so malformed
 requests can be sent too), a checker of responses against proto/openapi.yaml (the subset of
 JSON Schema that file uses), and TAP output. Not for: unit tests of C modules."""
 import atexit
@@ -44,8 +44,9 @@ class Tap:
         return 1 if self.failed else 0
 
 
-def make_index(testdata, directory):
-    """Writes catalog.jsonl over the test images, two categories, three subcategories."""
+def write_catalogue(testdata, directory):
+    """Writes catalog.jsonl over the test images (copied beside it), two categories, three
+    subcategories; returns its path and the number of items."""
     sources = sorted(os.path.join(testdata, "clip-tiny", "images", f)
                      for f in os.listdir(os.path.join(testdata, "clip-tiny", "images")))
     sources += sorted(os.path.join(ROOT, "examples", "images", f)
@@ -57,9 +58,34 @@ def make_index(testdata, directory):
         lines.append(json.dumps({"id": i, "sku": f"SKU{i}", "title": f"item {name}",
                                  "category": "tops" if i % 2 else "shoes",
                                  "subcategory": f"sub{i % 3}", "image": name}))
-    with open(os.path.join(directory, "catalog.jsonl"), "w") as f:
+    path = os.path.join(directory, "catalog.jsonl")
+    with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
-    return len(sources)
+    return path, len(sources)
+
+
+def build_index(model_dir, catalogue, out):
+    """Builds the index directory out with `tailor index build` (env TAILOR), or, for a
+    checkpoint without a tokenizer, which that refuses, with index_model_build (env
+    INDEX_MODEL_BUILD). Raises when the build fails."""
+    if os.path.exists(os.path.join(model_dir, "vocab.json")):
+        args = [os.environ["TAILOR"], "index", "build", "--model", model_dir, "--catalog",
+                catalogue, "--out", out, "--threads", "1", "--strict"]
+    else:
+        args = [os.environ["INDEX_MODEL_BUILD"], model_dir, catalogue, out]
+    done = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if done.returncode:
+        raise RuntimeError(f"index build failed: {' '.join(args)}\n{done.stdout}")
+
+
+def make_index(testdata, workdir, model_dir):
+    """The catalogue of write_catalogue in workdir/catalogue, built into workdir/index;
+    returns the number of items."""
+    catalogue = os.path.join(workdir, "catalogue")
+    os.mkdir(catalogue)
+    path, n = write_catalogue(testdata, catalogue)
+    build_index(model_dir, path, os.path.join(workdir, "index"))
+    return n
 
 
 def free_port():
@@ -74,11 +100,11 @@ class Server:
     def __init__(self, exe, testdata, workdir, extra=(), model="clip-tiny"):
         self.exe, self.workdir = exe, workdir
         self.index = os.path.join(workdir, "index")
+        model_dir = model if os.path.isabs(model) else os.path.join(testdata, model)
         if not os.path.isdir(self.index):
-            os.mkdir(self.index)
-            self.items = make_index(testdata, self.index)
+            self.items = make_index(testdata, workdir, model_dir)
         self.port = free_port()
-        self.args = [exe, "--model_dir", os.path.join(testdata, model),
+        self.args = [exe, "--model_dir", model_dir,
                      "--index_dir", self.index, "--port", str(self.port), "--threads", "1",
                      "--api_keys", API_KEY, "--http.timeout_s", "3", *extra]
         self.access = open(os.path.join(workdir, "access.log"), "a")

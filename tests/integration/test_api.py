@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """tailord on loopback: every endpoint, every response checked against proto/openapi.yaml;
 reload (SIGHUP and /v1/admin/reload) under traffic without a failed request; SIGTERM drain
-with a sessions.persist snapshot restored by the next start.
+with a sessions.persist snapshot restored by the next start; admin changes surviving kill -9;
+an index directory of another model refused; sessions on a checkpoint with a trained CM-NTM.
 usage: test_api.py TAILORD_EXE TESTDATA_DIR"""
 import base64
 import http.client
@@ -9,11 +10,12 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
 
-from tailord_harness import (API_KEY, OpenApi, Server, Tap, image_b64, request, workdir)
+from tailord_harness import (API_KEY, ROOT, OpenApi, Server, Tap, image_b64, request, workdir)
 
 tap = Tap()
 spec = OpenApi()
@@ -127,6 +129,83 @@ def check_admin_and_images(port, image, n_items):
     call(port, "DELETE", "/v1/items/500", headers=AUTH)
     call(port, "DELETE", "/v1/items/500", headers=AUTH, expect=404)
 
+
+
+def check_journal_survives_kill(exe, testdata, image):
+    """Acknowledged admin changes live in the state directory's journal: a kill -9 loses none,
+    and the index directory is never written."""
+    work = workdir()
+    server = Server(exe, testdata, work)
+    if not tap.ok(server.wait_ready(), "tailord starts (journal)", server.error_log()):
+        server.stop()
+        return
+    index_files = sorted(os.listdir(server.index))
+    call(server.port, "PUT", "/v1/items/600", {"title": "kept", "category": "bags",
+                                               "subcategory": "totes", "image": image}, AUTH)
+    call(server.port, "DELETE", "/v1/items/1", headers=AUTH)
+    server.proc.kill()  # SIGKILL: no drain, no snapshot
+    server.stop()
+    again = Server(exe, testdata, work)
+    if not tap.ok(again.wait_ready(), "restarts after kill -9", again.error_log()):
+        again.stop()
+        return
+    r = call(again.port, "POST", "/v1/search",
+             {"image": image, "filter": {"category": "bags", "subcategory": "totes"}})
+    tap.ok([x["id"] for x in r["results"]] == [600] and r["results"][0]["title"] == "kept",
+           "upsert acknowledged before kill -9 is served after restart", r["results"])
+    status, _, data = request(again.port, "GET", "/images/600")
+    tap.ok(status == 200 and data[:4] == b"\x89PNG", "its uploaded image survives")
+    call(again.port, "GET", "/images/1", expect=404)
+    index = call(again.port, "GET", "/v1/info")["engine"]["index"]
+    tap.ok(index["items"] == server.items and index["journal_entries"] == 2 and
+           index["categories"].get("bags") == 1, "journal replayed: one added, one removed", index)
+    tap.ok(sorted(os.listdir(again.index)) == index_files and
+           os.path.isfile(os.path.join(work, "index.state", "journal.jsonl")),
+           "changes journalled beside the index directory, which is unchanged")
+    verify = subprocess.run([os.environ["TAILOR"], "index", "verify", again.index],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tap.ok(verify.returncode == 0, "the index directory still verifies", verify.stdout)
+    again.stop()
+    other = Server(exe, testdata, work, model="tailor-tiny")  # index built for clip-tiny
+    other.wait_ready(timeout=10)
+    log = other.error_log()
+    tap.ok(other.proc.poll() is not None or "rebuild it with" in log,
+           "an index directory built for another model is refused", log[-500:])
+    tap.ok("was built with model checksum" in log, "the refusal names the model checksum",
+           log[-500:])
+    other.stop()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def check_ntm_sessions(exe, testdata):
+    """Sessions on a checkpoint with adapters, heads and a trained-layout CM-NTM (random
+    weights) and a tokenizer: turns step the NTM, and its state survives a restart."""
+    work = workdir()
+    model = os.path.join(work, "ntm-model")
+    made = subprocess.run([os.environ["MAKE_RANDOM_CLIP"], model, "--preset", "tiny",
+                           "--adapters", "8", "--vocab", os.path.join(ROOT, "model", "vocab")],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if not tap.ok(made.returncode == 0, "make_random_clip writes an NTM checkpoint", made.stdout):
+        return
+    persist = os.path.join(work, "sessions.jsonl")
+    server = Server(exe, testdata, work, ["--sessions.persist", persist], model=model)
+    if not tap.ok(server.wait_ready(), "tailord serves the NTM checkpoint", server.error_log()):
+        server.stop()
+        return
+    caps = call(server.port, "GET", "/v1/info")["engine"]["capabilities"]
+    tap.ok(caps["session_memory"] == "cascade_ntm", "sessions use the CM-NTM", caps)
+    sid = call(server.port, "POST", "/v1/sessions", {}, expect=201)["session_id"]
+    t1 = call(server.port, "POST", f"/v1/sessions/{sid}/turns", {"text": "a red dress"})
+    t2 = call(server.port, "POST", f"/v1/sessions/{sid}/turns", {"text": "shorter", "reference_item_id": 2})
+    tap.ok(t1["results"] and t2["turn"]["turn"] == 2, "two NTM turns rank the catalogue",
+           [t1, t2])
+    server.stop()
+    again = Server(exe, testdata, work, ["--sessions.persist", persist], model=model)
+    tap.ok(again.wait_ready(), "restarts with the NTM checkpoint", again.error_log())
+    t3 = call(again.port, "POST", f"/v1/sessions/{sid}/turns", {"text": "in green"})
+    tap.ok(t3["turn"]["turn"] == 3, "the restored NTM session takes turn 3", t3)
+    again.stop()
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def check_tasks_zero_shot(port, image):
@@ -321,6 +400,8 @@ def main():
     again.stop()
     shutil.rmtree(work, ignore_errors=True)
     check_tasks_tailor_tiny(exe, testdata, image)
+    check_journal_survives_kill(exe, testdata, image)
+    check_ntm_sessions(exe, testdata)
     check_overload(exe, testdata)
     check_drain_under_traffic(exe, testdata)
     return tap.done()

@@ -1,0 +1,53 @@
+/* TEST ONLY: `index_model_build MODEL CATALOG OUT` builds an index directory for a checkpoint
+ * without a tokenizer (tailor-tiny), which `tailor index build` refuses: galleries of the
+ * model's image embeddings, and a text gallery of deterministic per-title unit vectors (tailord
+ * never searches it). Not for: real catalogues (use `tailor index build`). */
+#include <stdio.h>
+#include <string.h>
+
+#include "index_build.h"
+#include "index_dir.h"
+#include "tailor_model.h"
+
+static tl_status model_images(void *ctx, const tl_image *images, int n, float *out, tl_error *err) {
+    return tl_embed_images(ctx, images, n, out, err);
+}
+
+/* A unit vector per text, from a hash of its bytes. */
+static tl_status hashed_texts(void *ctx, const char *const *texts, int n, float *out,
+                              tl_error *err) {
+    int dim = tl_model_get_info(ctx)->projection_dim;
+    for (int i = 0; i < n; i++) {
+        unsigned h = 2166136261u;
+        for (const char *p = texts[i]; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+        for (int j = 0; j < dim; j++) out[(size_t)i * dim + j] = j == (int)(h % dim) ? 1.0f : 0.0f;
+    }
+    return TL_OK;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: index_model_build MODEL CATALOG OUT\n");
+        return 2;
+    }
+    tl_error err = {0};
+    tl_model *model = NULL;
+    char checksum[65];
+    tl_status st = index_model_checksum(argv[1], checksum, &err);
+    if (!st) st = tl_model_open(&model, argv[1], NULL, &err);
+    if (!st) {
+        index_embedder embedder = {tl_model_get_info(model)->projection_dim, model, model_images,
+                                   hashed_texts};
+        index_build_opts o = {.catalog = argv[2],
+                              .out_dir = argv[3],
+                              .model_checksum = checksum,
+                              .capabilities = "clip-image",
+                              .strict = 1,
+                              .n_threads = 1,
+                              .embedder = &embedder};
+        st = index_build(&o, &err);
+    }
+    tl_model_close(model);
+    if (st) fprintf(stderr, "index_model_build: %s\n", err.message);
+    return st ? 1 : 0;
+}
