@@ -9,6 +9,7 @@
 static const train_command commands[] = {
     {"demo-data", "write the Fashion-MNIST Colours demo data set", cmd_demo_data},
     {"plot", "draw a run's metrics.jsonl as an SVG", cmd_plot},
+    {"train", "train a model from CONFIG.json (also: tailor-train CONFIG.json)", cmd_train},
     {NULL, NULL, NULL},
 };
 
@@ -35,6 +36,8 @@ int main(int argc, char **argv) {
     }
     for (const train_command *c = commands; c->name; c++)
         if (!strcmp(argv[1], c->name)) return c->run(argc - 1, argv + 1);
+    size_t len = strlen(argv[1]);
+    if (len > 5 && !strcmp(argv[1] + len - 5, ".json")) return cmd_train(argc, argv);
     fprintf(stderr, "tailor-train: unknown command '%s' (see tailor-train --help)\n", argv[1]);
     return 2;
 }

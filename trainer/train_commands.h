@@ -12,5 +12,6 @@ typedef struct train_command {
 
 int cmd_demo_data(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif
