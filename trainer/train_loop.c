@@ -320,8 +320,9 @@ static tl_status save_loop_state(const trainer *t, const char *dir, tl_error *er
     return st;
 }
 
-/* Writes every file of a checkpoint into dir. */
-static tl_status write_checkpoint_files(const trainer *t, const char *dir, tl_error *err) {
+/* Writes every file of a checkpoint into dir; the optimiser and loop state only with_state. */
+static tl_status write_checkpoint_files(const trainer *t, const char *dir, int with_state,
+                                        tl_error *err) {
     char *model = path_join(dir, "model.safetensors"),
          *state = path_join(dir, "trainer_state.safetensors");
     tl_status st = model && state ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "out of memory");
@@ -329,21 +330,22 @@ static tl_status write_checkpoint_files(const trainer *t, const char *dir, tl_er
     if (!st) st = copy_file(t->tok_dir, dir, "vocab.json", err);
     if (!st) st = copy_file(t->tok_dir, dir, "merges.txt", err);
     if (!st) st = train_model_save(&t->m, model, err);
-    if (!st) st = adamw_save(&t->opt, state, err);
-    if (!st) st = save_loop_state(t, dir, err);
+    if (!st && with_state) st = adamw_save(&t->opt, state, err);
+    if (!st && with_state) st = save_loop_state(t, dir, err);
     free(model), free(state);
     return st;
 }
 
-/* OUTPUT_DIR/checkpoint replaced atomically: written to checkpoint.tmp, synced, then exchanged
- * with the old one (renameat2 RENAME_EXCHANGE), which is removed. */
-static tl_status write_checkpoint(const trainer *t, tl_error *err) {
-    char *tmp = path_join(t->out_dir, TRAIN_CHECKPOINT_DIR ".tmp");
-    char *dst = path_join(t->out_dir, TRAIN_CHECKPOINT_DIR);
+/* OUTPUT_DIR/name replaced atomically: written to name.tmp, synced, then exchanged with the
+ * old one (renameat2 RENAME_EXCHANGE), which is removed. */
+static tl_status write_checkpoint_dir(const trainer *t, const char *name, int with_state,
+                                      tl_error *err) {
+    char *dst = path_join(t->out_dir, name), *tmp = NULL;
+    if (dst && asprintf(&tmp, "%s.tmp", dst) < 0) tmp = NULL;
     tl_status st = tmp && dst ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "out of memory");
     if (!st) remove_flat_dir(tmp);
     if (!st && mkdir(tmp, 0755) != 0) st = tl_fail(err, TL_ERR_IO, "%s: %s", tmp, strerror(errno));
-    if (!st) st = write_checkpoint_files(t, tmp, err);
+    if (!st) st = write_checkpoint_files(t, tmp, with_state, err);
     if (!st) st = fsync_path(tmp, err);
     if (!st) {
         int exists = access(dst, F_OK) == 0;
@@ -353,9 +355,13 @@ static tl_status write_checkpoint(const trainer *t, tl_error *err) {
         if (!st && exists) remove_flat_dir(tmp);
     }
     if (!st) st = fsync_path(t->out_dir, err);
-    if (st) tl_error_prefix(err, "checkpoint at step %lld: ", (long long)t->step);
+    if (st) tl_error_prefix(err, "%s at step %lld: ", name, (long long)t->step);
     free(tmp), free(dst);
     return st;
+}
+
+static tl_status write_checkpoint(const trainer *t, tl_error *err) {
+    return write_checkpoint_dir(t, TRAIN_CHECKPOINT_DIR, 1, err);
 }
 
 static tl_status read_i64s(st_file *f, const char *name, int64_t n, int64_t *out, tl_error *err) {
@@ -534,10 +540,9 @@ static int has_task(const trainer *t, int task) {
     return 0;
 }
 
-/* Reopens the multi-turn feature model on the latest checkpoint. */
-static tl_status refresh_features(trainer *t, tl_error *err) {
-    if (!has_task(t, TRAIN_TASK_MULTITURN)) return TL_OK;
-    char *dir = path_join(t->out_dir, TRAIN_CHECKPOINT_DIR);
+/* Opens the multi-turn feature model on OUTPUT_DIR/TRAIN_FEATURES_DIR. */
+static tl_status open_features(trainer *t, tl_error *err) {
+    char *dir = path_join(t->out_dir, TRAIN_FEATURES_DIR);
     tl_model_close(t->features);
     t->features = NULL;
     tl_model_opts o = {(int)t->cfg->threads, NULL, 0};
@@ -547,9 +552,12 @@ static tl_status refresh_features(trainer *t, tl_error *err) {
     return st ? tl_error_prefix(err, "multiturn features: ") : TL_OK;
 }
 
-static tl_status checkpoint(trainer *t, tl_error *err) {
-    tl_status st = write_checkpoint(t, err);
-    return st ? st : refresh_features(t, err);
+/* Snapshots the weights as the multi-turn feature model, at step 0 and every
+ * checkpoint_interval steps (the same steps in a resumed run). */
+static tl_status refresh_features(trainer *t, tl_error *err) {
+    if (!has_task(t, TRAIN_TASK_MULTITURN)) return TL_OK;
+    tl_status st = write_checkpoint_dir(t, TRAIN_FEATURES_DIR, 0, err);
+    return st ? st : open_features(t, err);
 }
 
 static tl_status trainer_open(trainer *t, const train_config *cfg, const char *out_dir,
@@ -592,7 +600,7 @@ static tl_status trainer_open(trainer *t, const train_config *cfg, const char *o
                      : tl_fail(err, TL_ERR_NOMEM, "out of memory");
     free(metrics);
     if (!st && has_task(t, TRAIN_TASK_MULTITURN))
-        st = resume ? refresh_features(t, err) : checkpoint(t, err);
+        st = resume ? open_features(t, err) : refresh_features(t, err);
     return st;
 }
 
@@ -640,7 +648,10 @@ static tl_status trainer_loop(trainer *t, const train_run_options *opt, tl_error
         double loss = NAN;
         st = train_one_step(t, &ts, &loss, err);
         if (!st) st = log_step(t, &p, ts, loss, t0, err);
-        if (!st && every > 0 && t->step % every == 0 && t->step < last) st = checkpoint(t, err);
+        if (!st && every > 0 && t->step % every == 0) {
+            if (t->step < last) st = write_checkpoint(t, err);
+            if (!st) st = refresh_features(t, err);
+        }
     }
     if (opt->progress) progress_finish(&p, progress_now());
     return st ? st : write_checkpoint(t, err);

@@ -18,6 +18,9 @@
  * "task_cursor" and "task_epoch": where each task's epoch permutation stands). */
 #define TRAIN_CHECKPOINT_DIR "checkpoint"
 #define TRAIN_LOOP_STATE     "loop_state.safetensors"
+/* With a multiturn task, OUTPUT_DIR/ntm-features holds the weights (no optimiser state) that
+ * compute the CM-NTM's inputs, refreshed at step 0 and at every checkpoint_interval. */
+#define TRAIN_FEATURES_DIR "ntm-features"
 
 typedef struct train_run_options {
     int resume;        /* continue from OUTPUT_DIR/checkpoint */
