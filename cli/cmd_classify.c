@@ -1,13 +1,11 @@
 /* `tailor classify`: sub-category probabilities of an image and its text (tl_classify): the
  * checkpoint's scr head, or zero-shot CLIP over --labels. Not for: training a classifier. */
-#include <getopt.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_common.h"
 #include "commands.h"
-#include "tailor_model.h"
 
 static void classify_usage(FILE *out) {
     fprintf(out, "usage: tailor classify --model DIR --image FILE --text TEXT [--labels A,B,..] "
@@ -50,18 +48,39 @@ static void print_ranked(const char *const *labels, const float *probs, int n, i
         json_array_append_new(arr, json_pack("{s:s, s:f}", "label", labels[order[i]], "probability",
                                              (double)probs[order[i]]));
     }
-    if (as_json) {
-        json_t *obj = json_pack("{s:o}", "labels", arr);
-        json_dumpf(obj, stdout, JSON_REAL_PRECISION(7));
-        printf("\n");
-        json_decref(obj);
-    } else {
+    if (as_json)
+        cli_print_json(json_pack("{s:o}", "labels", arr), JSON_REAL_PRECISION(7));
+    else
         json_decref(arr);
-    }
     free(order);
 }
 
 #define MAX_CLI_LABELS 1024
+
+/* --labels: the list as given (split in place) and its labels. */
+typedef struct classify_labels {
+    char *list; /* NULL: the checkpoint's scr labels */
+    char *given[MAX_CLI_LABELS];
+    int n_given;
+} classify_labels;
+
+static int take_labels(int code, char *value, void *ctx) {
+    ((classify_labels *)ctx)->list = value;
+    return 0;
+}
+
+static tl_status classify_and_print(tl_model *m, const tl_image *img, const cli_image_args *a,
+                                    void *ctx, tl_error *err) {
+    const classify_labels *l = ctx;
+    const char *const *labels = (const char *const *)l->given;
+    int n = l->list ? l->n_given : tl_scr_labels(m, &labels);
+    float *probs = malloc((size_t)(n ? n : 1) * sizeof *probs);
+    if (!probs) return tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    tl_status st = tl_classify(m, img, a->text, l->list ? labels : NULL, n, probs, err);
+    if (!st) print_ranked(labels, probs, n, a->as_json);
+    free(probs);
+    return st;
+}
 
 int cmd_classify(int argc, char **argv) {
     static const struct option options[] = {
@@ -73,56 +92,16 @@ int cmd_classify(int argc, char **argv) {
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    const char *model_dir = NULL, *image_path = NULL, *text = NULL;
-    char *label_list = NULL;
-    int as_json = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        if (c == 'm')
-            model_dir = optarg;
-        else if (c == 'i')
-            image_path = optarg;
-        else if (c == 't')
-            text = optarg;
-        else if (c == 'l')
-            label_list = optarg;
-        else if (c == 'j')
-            as_json = 1;
-        else if (c == 'h')
-            return classify_usage(stdout), 0;
-        else
-            return classify_usage(stderr), 2;
-    }
-    if (!model_dir || !image_path || !text || optind != argc) return classify_usage(stderr), 2;
-    char *given[MAX_CLI_LABELS];
-    int n_given = label_list ? split_labels(label_list, given, MAX_CLI_LABELS) : 0;
-    if (n_given < 0 || (label_list && n_given == 0)) {
+    classify_labels l = {0};
+    const cli_image_parser parser = {options, classify_usage, 1, take_labels, &l};
+    cli_image_args a;
+    int rc = cli_parse_image_args(&parser, argc, argv, &a);
+    if (rc != CLI_RUN) return rc;
+    l.n_given = l.list ? split_labels(l.list, l.given, MAX_CLI_LABELS) : 0;
+    if (l.n_given < 0 || (l.list && l.n_given == 0)) {
         fprintf(stderr, "tailor classify: --labels needs 1..%d comma-separated labels\n",
                 MAX_CLI_LABELS);
         return 2;
     }
-    tl_error err;
-    tl_model *m = NULL;
-    tl_image img = {0};
-    float *probs = NULL;
-    int rc = 1;
-    if (tl_model_open(&m, model_dir, NULL, &err) || img_load_file(image_path, NULL, &img, &err))
-        goto done;
-    const char *const *labels = (const char *const *)given;
-    int n = n_given;
-    if (!label_list) n = tl_scr_labels(m, &labels);
-    probs = malloc((size_t)(n ? n : 1) * sizeof *probs);
-    if (!probs) {
-        tl_fail(&err, TL_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    if (tl_classify(m, &img, text, label_list ? labels : NULL, n, probs, &err)) goto done;
-    print_ranked(labels, probs, n, as_json);
-    rc = 0;
-done:
-    if (rc) fprintf(stderr, "tailor classify: %s\n", err.message);
-    free(probs);
-    img_free(&img);
-    tl_model_close(m);
-    return rc;
+    return cli_run_on_image("classify", &a, classify_and_print, &l);
 }

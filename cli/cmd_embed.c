@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_common.h"
 #include "commands.h"
 #include "tailor_model.h"
 
@@ -54,14 +55,10 @@ static int add_input(embed_args *a, int is_image, const char *value) {
 /* Returns 0, or the exit status for a usage error / --help (-1 for help). */
 static int parse_args(int argc, char **argv, embed_args *a) {
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},
-        {"text", required_argument, NULL, 't'},
-        {"image", required_argument, NULL, 'i'},
-        {"json", no_argument, NULL, 'j'},
-        {"threads", required_argument, NULL, 'n'},
-        {"task", required_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"model", required_argument, NULL, 'm'},   {"text", required_argument, NULL, 't'},
+        {"image", required_argument, NULL, 'i'},   {"json", no_argument, NULL, 'j'},
+        {"threads", required_argument, NULL, 'n'}, {"task", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
@@ -133,8 +130,9 @@ static int run_model(tl_model *m, const embed_args *a, float *text_emb, float *i
     if (!rc) rc = load_images(a, images);
     tl_error err = {0};
     if (!rc && a->n_texts)
-        rc = (a->task < 0 ? tl_embed_texts(m, texts, a->n_texts, text_emb, &err)
-                          : tl_embed_texts_task(m, a->task, texts, a->n_texts, text_emb, &err)) != 0;
+        rc =
+            (a->task < 0 ? tl_embed_texts(m, texts, a->n_texts, text_emb, &err)
+                         : tl_embed_texts_task(m, a->task, texts, a->n_texts, text_emb, &err)) != 0;
     if (!rc && a->n_images)
         rc = (a->task < 0
                   ? tl_embed_images(m, images, a->n_images, image_emb, &err)
@@ -192,10 +190,7 @@ static int print_json(const embed_args *a, const float *text_emb, const float *i
                               json_pack("{s:s, s:s, s:o}", "kind", in->is_image ? "image" : "text",
                                         "input", in->value, "embedding", vec));
     }
-    int rc = json_dumpf(arr, stdout, JSON_REAL_PRECISION(9)) ? 1 : 0;
-    putchar('\n');
-    json_decref(arr);
-    return rc || fflush(stdout) ? 1 : 0;
+    return cli_print_json(arr, JSON_REAL_PRECISION(9)) || fflush(stdout) ? 1 : 0;
 }
 
 static int embed_with_model(const embed_args *a) {

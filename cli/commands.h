@@ -4,11 +4,7 @@
 #ifndef TL_CLI_COMMANDS_H
 #define TL_CLI_COMMANDS_H
 
-typedef struct cli_command {
-    const char *name;
-    const char *summary;
-    int (*run)(int argc, char **argv);
-} cli_command;
+#include "subcommand.h"
 
 /* One declaration per subcommand file. */
 int cmd_compose(int argc, char **argv);

@@ -32,6 +32,14 @@ json_t *rc_load_json(const char *dir, const char *name);
 /* A number from a JSON path of object keys ("a", "b", NULL), or fallback. */
 double rc_json_number(const json_t *root, double fallback, ...);
 
+/* refcheck_util.c: 1 when DIR/FILE opens as safetensors and holds tensors name_a and name_b. */
+int rc_file_has_tensors(const char *dir, const char *file, const char *name_a, const char *name_b);
+
+/* refcheck_util.c: one case comparing got[n] with tensor `name` of f (max |diff| ≤ tol), called
+ * label; fails when the tensor is missing or holds other than n values. Returns pass. */
+int rc_compare_tensor(refcheck *rc, st_file *f, const char *name, const char *label,
+                      const float *got, size_t n, double tol);
+
 /* Folder kinds. detect returns 1 when DIR is of the kind; run adds its cases to rc. */
 int refcheck_clip_detect(const char *dir);
 void refcheck_clip_run(refcheck *rc, const char *dir);

@@ -24,13 +24,8 @@ static double tolerance(const clip_refs *r, const char *key) {
 }
 
 int refcheck_clip_detect(const char *dir) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
-    st_file *f;
-    if (st_open(&f, path, NULL)) return 0;
-    int is_clip = st_find(f, "vision.pixel_values") && st_find(f, "text.input_ids");
-    st_close(f);
-    return is_clip;
+    return rc_file_has_tensors(dir, "expected.safetensors", "vision.pixel_values",
+                               "text.input_ids");
 }
 
 /* ---- hidden-state capture ---- */
@@ -87,15 +82,21 @@ static void normalize_rows(float *x, int n, int P) {
 /* Compares got[n] with reference tensor `name`; the case is called label (NULL: name). */
 static void compare_named(refcheck *rc, clip_refs *r, const char *name, const char *label,
                           const float *got, size_t n, const char *tol_key) {
-    size_t count = 0;
-    float *want = rc_tensor_f32(r->ex, name, &count);
-    if (want && count != n) {
-        printf("# %s has %zu values, expected %zu\n", name, count, n);
-        free(want);
-        want = NULL;
-    }
-    rc_compare(rc, label ? label : name, got, want, n, tolerance(r, tol_key));
-    free(want);
+    rc_compare_tensor(rc, r->ex, name, label ? label : name, got, n, tolerance(r, tol_key));
+}
+
+/* TOWER.pooler_output [N, D], TOWER.EMBEDS_unnorm and (normalising emb in place)
+ * TOWER.EMBEDS [N, P]. */
+static void compare_tower_outputs(refcheck *rc, clip_refs *r, const char *tower, const char *embeds,
+                                  const float *pooled, float *emb, int N, int D) {
+    char name[64];
+    snprintf(name, sizeof name, "%s.pooler_output", tower);
+    compare_named(rc, r, name, NULL, pooled, (size_t)N * D, "pooler_output_abs");
+    snprintf(name, sizeof name, "%s.%s_unnorm", tower, embeds);
+    compare_named(rc, r, name, NULL, emb, (size_t)N * r->P, "embeds_unnorm_abs");
+    normalize_rows(emb, N, r->P);
+    snprintf(name, sizeof name, "%s.%s", tower, embeds);
+    compare_named(rc, r, name, NULL, emb, (size_t)N * r->P, "embeds_abs");
 }
 
 /* ---- model parts on the stored inputs ---- */
@@ -121,14 +122,7 @@ static float *check_text_tower(refcheck *rc, clip_refs *r, int *n_out) {
     tl_error err = {0};
     int ok = rc_case(rc, !tl_encode_text_ids(r->m, ids, T, N, pooled, emb, &err),
                      "tl_encode_text_ids %s", err.message);
-    if (ok) {
-        compare_named(rc, r, "text.pooler_output", NULL, pooled, (size_t)N * D,
-                      "pooler_output_abs");
-        compare_named(rc, r, "text.text_embeds_unnorm", NULL, emb, (size_t)N * P,
-                      "embeds_unnorm_abs");
-        normalize_rows(emb, N, P);
-        compare_named(rc, r, "text.text_embeds", NULL, emb, (size_t)N * P, "embeds_abs");
-    }
+    if (ok) compare_tower_outputs(rc, r, "text", "text_embeds", pooled, emb, N, D);
     hidden_check h = {NULL, eos, T, {0}};
     int layers = r->m->info.text_layers;
     load_hidden(r, &h, "text", layers);
@@ -158,14 +152,7 @@ static float *check_vision_tower(refcheck *rc, clip_refs *r, int *n_out) {
     tl_error err = {0};
     int ok = rc_case(rc, !tl_encode_pixels(r->m, pixels, N, pooled, emb, &err),
                      "tl_encode_pixels %s", err.message);
-    if (ok) {
-        compare_named(rc, r, "vision.pooler_output", NULL, pooled, (size_t)N * D,
-                      "pooler_output_abs");
-        compare_named(rc, r, "vision.image_embeds_unnorm", NULL, emb, (size_t)N * P,
-                      "embeds_unnorm_abs");
-        normalize_rows(emb, N, P);
-        compare_named(rc, r, "vision.image_embeds", NULL, emb, (size_t)N * P, "embeds_abs");
-    }
+    if (ok) compare_tower_outputs(rc, r, "vision", "image_embeds", pooled, emb, N, D);
     hidden_check h = {NULL, NULL, r->m->w.vision.tokens, {0}};
     int layers = r->m->info.vision_layers;
     load_hidden(r, &h, "vision", layers);

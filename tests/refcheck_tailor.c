@@ -24,13 +24,7 @@ typedef struct tailor_refs {
 } tailor_refs;
 
 int refcheck_tailor_detect(const char *dir) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
-    st_file *f;
-    if (st_open(&f, path, NULL)) return 0;
-    int is_tailor = st_find(f, "pixel_values") && st_find(f, "input_ids");
-    st_close(f);
-    return is_tailor;
+    return rc_file_has_tensors(dir, "inputs.safetensors", "pixel_values", "input_ids");
 }
 
 /* ---- debug.* internals through the trace hook ---- */
@@ -128,14 +122,7 @@ static void report_debug(refcheck *rc, const tailor_refs *r, const debug_check *
 
 static void compare_expected(refcheck *rc, const tailor_refs *r, const char *name, const float *got,
                              size_t n) {
-    size_t count = 0;
-    float *want = rc_tensor_f32(r->ex, name, &count);
-    if (want && count != n) {
-        rc_case(rc, 0, "%s: %zu values, reference has %zu", name, n, count);
-    } else {
-        rc_compare(rc, name, got, want, n, r->tol);
-    }
-    free(want);
+    rc_compare_tensor(rc, r->ex, name, name, got, n, r->tol);
 }
 
 /* An I64 index list of inputs.safetensors as ints (caller frees), count in *n. */

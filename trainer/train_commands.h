@@ -4,11 +4,7 @@
 #ifndef TL_TRAINER_TRAIN_COMMANDS_H
 #define TL_TRAINER_TRAIN_COMMANDS_H
 
-typedef struct train_command {
-    const char *name;
-    const char *summary;
-    int (*run)(int argc, char **argv);
-} train_command;
+#include "subcommand.h"
 
 int cmd_demo_data(int argc, char **argv);
 int cmd_plot(int argc, char **argv);

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "tailor_model.h"
 
 #define SOT_TOKEN   49406
@@ -36,28 +36,17 @@ typedef struct measurement {
     double median_s, min_s;
 } measurement;
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* One warm-up call, then `repeats` timed calls; returns -1 in median_s on failure. */
 static measurement measure(const workload *w, int repeats) {
     measurement m = {w->name, w->items, -1, -1};
     double times[MAX_REPEATS];
     if (w->run(w->ctx) != 0) return m;
     for (int i = 0; i < repeats; i++) {
-        double start = now_seconds();
+        double start = bench_seconds(CLOCK_MONOTONIC);
         if (w->run(w->ctx) != 0) return m;
-        times[i] = now_seconds() - start;
+        times[i] = bench_seconds(CLOCK_MONOTONIC) - start;
     }
-    qsort(times, (size_t)repeats, sizeof *times, compare_double);
+    bench_sort_times(times, repeats);
     m.median_s =
         repeats % 2 ? times[repeats / 2] : 0.5 * (times[repeats / 2 - 1] + times[repeats / 2]);
     m.min_s = times[0];
@@ -100,14 +89,6 @@ static int run_sgemm(void *p) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->n, s->n, s->n, 1.0f, s->a, s->n, s->b,
                 s->n, 0.0f, s->c, s->n);
     return 0;
-}
-
-/* Uniform values in [-1, 1) from a fixed LCG, so runs are repeatable. */
-static void fill_uniform(float *x, size_t n, uint32_t seed) {
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1664525u + 1013904223u;
-        x[i] = (float)(seed >> 8) * 0x1.0p-23f - 1.0f;
-    }
 }
 
 /* Rows of `tokens` ids each: SOT, random ordinary ids, EOT. */
@@ -250,8 +231,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
 static double sgemm_rate(const bench_opts *o) {
     size_t nn = (size_t)o->sgemm_size * (size_t)o->sgemm_size;
     sgemm_ctx s = {o->sgemm_size, malloc(nn * 4), malloc(nn * 4), malloc(nn * 4)};
-    fill_uniform(s.a, nn, 1);
-    fill_uniform(s.b, nn, 2);
+    bench_fill_uniform(s.a, nn, 1, 1.0f);
+    bench_fill_uniform(s.b, nn, 2, 1.0f);
     openblas_set_num_threads(o->threads);
     workload w = {"sgemm", 1, run_sgemm, &s};
     measurement m = measure(&w, o->repeats);
@@ -278,7 +259,7 @@ int main(int argc, char **argv) {
     size_t image_floats = 3 * (size_t)info->image_size * (size_t)info->image_size;
     float *pixels = malloc(8 * image_floats * sizeof *pixels);
     float *embeds = malloc(8 * (size_t)info->projection_dim * sizeof *embeds);
-    fill_uniform(pixels, 8 * image_floats, 3);
+    bench_fill_uniform(pixels, 8 * image_floats, 3, 1.0f);
     int32_t *ids10 = make_token_rows(1, 10, info->vocab_size);
     int32_t *ids77 = make_token_rows(1, info->context_length, info->vocab_size);
     encode_ctx img1 = {model, 1, 0, pixels, embeds, NULL},

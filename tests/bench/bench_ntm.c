@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "ntm.h"
 #include "tailor_model.h"
 
@@ -40,17 +40,6 @@ static float *random_weights(ntm_weights *w, const ntm_config *cfg) {
     return all;
 }
 
-static double seconds_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv) {
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "--version"))) {
         printf(!strcmp(argv[1], "--help") ? "usage: bench_ntm [turns]\ntimes one CM-NTM turn "
@@ -81,14 +70,14 @@ int main(int argc, char **argv) {
     double *times = malloc((size_t)turns * sizeof *times);
     for (int t = -10; t < turns; t++) { /* 10 warm-up turns */
         for (int i = 0; i < 512; i++) x[i] = random_uniform(&seed, 0.044f);
-        double t0 = seconds_now();
+        double t0 = bench_seconds(CLOCK_MONOTONIC);
         if (ntm_turn(&w, &s, x, q, NULL, &err) != TL_OK) {
             fprintf(stderr, "bench_ntm: %s\n", err.message);
             return 1;
         }
-        if (t >= 0) times[t] = seconds_now() - t0;
+        if (t >= 0) times[t] = bench_seconds(CLOCK_MONOTONIC) - t0;
     }
-    qsort(times, (size_t)turns, sizeof *times, compare_double);
+    bench_sort_times(times, turns);
     printf("ntm turn C=8 N=8 W=H=P=512: median %.3f ms, p10 %.3f ms, p90 %.3f ms (%d turns)\n",
            1e3 * times[turns / 2], 1e3 * times[turns / 10], 1e3 * times[turns * 9 / 10], turns);
     free(times);

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "tailor_model.h"
 
 #define MAX_REPEATS 200
@@ -26,14 +26,7 @@ typedef struct bench {
 static int cpu_time;
 
 static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(cpu_time ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    return bench_seconds(cpu_time ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC);
 }
 
 typedef struct timing {
@@ -54,7 +47,7 @@ static timing time_calls(bench *b, tl_status (*run)(bench *, tl_error *), int re
         if (run(b, &err)) return t;
         times[i] = now_seconds() - start;
     }
-    qsort(times, (size_t)repeats, sizeof *times, compare_double);
+    bench_sort_times(times, repeats);
     return (timing){times[repeats / 2], times[0]};
 }
 
@@ -92,11 +85,7 @@ static int make_inputs(bench *b) {
     b->ids = calloc((size_t)ctx, sizeof *b->ids);
     b->caption = malloc((size_t)ctx * sizeof *b->caption);
     if (!b->pixels || !b->out || !b->ids || !b->caption) return 0;
-    uint32_t x = 12345;
-    for (size_t i = 0; i < 3 * (size_t)S * S; i++) {
-        x = x * 1664525u + 1013904223u;
-        b->pixels[i] = (float)(x >> 8) / (float)(1u << 24) * 4.0f - 2.0f;
-    }
+    bench_fill_uniform(b->pixels, 3 * (size_t)S * S, 12345, 2.0f);
     b->ids[0] = V - 2;
     for (int i = 1; i <= 10; i++) b->ids[i] = (1000 + 37 * i) % (V - 2);
     b->ids[11] = V - 1;

@@ -14,6 +14,7 @@
 
 #include "safetensors.h"
 #include "tailor_model.h"
+#include "test_util.h"
 
 typedef struct tower_dims {
     int width, layers, heads, mlp;
@@ -298,7 +299,11 @@ static int write_config(const char *path, const clip_preset *p, int adapters) {
 
 /* Draws every tensor's values into one arena and writes model.safetensors atomically. */
 static int write_weights(const char *path, const spec_list *l, uint64_t seed) {
-    st_tensor *tensors = calloc(l->count, sizeof *tensors);
+    st_tensor *tensors = calloc(l->count + 1, sizeof *tensors);
+    if (!tensors) {
+        fprintf(stderr, "make_random_clip: out of memory for %zu tensors\n", l->count);
+        return 1;
+    }
     int64_t total = 0;
     for (size_t i = 0; i < l->count; i++) {
         st_tensor *t = &tensors[i];
@@ -310,8 +315,9 @@ static int write_weights(const char *path, const spec_list *l, uint64_t seed) {
         total += st_numel(t);
     }
     float *arena = malloc((size_t)total * sizeof *arena);
-    if (!tensors || !arena) {
+    if (!arena) {
         fprintf(stderr, "make_random_clip: out of memory for %lld floats\n", (long long)total);
+        free(tensors);
         return 1;
     }
     rng r;
@@ -333,26 +339,16 @@ static int write_weights(const char *path, const spec_list *l, uint64_t seed) {
     return s != TL_OK;
 }
 
-static int copy_file(const char *from, const char *to) {
-    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
-    char buf[1 << 16];
-    size_t n;
-    int ok = in && out;
-    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
-    ok = ok && !ferror(in);
-    if (out && fclose(out) != 0) ok = 0;
-    if (in) fclose(in);
-    if (!ok) fprintf(stderr, "make_random_clip: cannot copy %s to %s\n", from, to);
-    return !ok;
-}
-
 static int copy_vocab(const char *vocab_dir, const char *outdir) {
     static const char *const names[] = {"vocab.json", "merges.txt"};
     for (int i = 0; i < 2; i++) {
         char from[4096], to[4096];
         snprintf(from, sizeof from, "%s/%s", vocab_dir, names[i]);
         snprintf(to, sizeof to, "%s/%s", outdir, names[i]);
-        if (copy_file(from, to)) return 1;
+        if (tu_copy_file(from, to)) {
+            fprintf(stderr, "make_random_clip: cannot copy %s to %s\n", from, to);
+            return 1;
+        }
     }
     return 0;
 }

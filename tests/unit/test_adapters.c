@@ -4,13 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "adapter.h"
 #include "config.h"
 #include "harness.h"
 #include "safetensors.h"
 #include "tailor_params.h"
+#include "test_util.h"
 
 static char model_dir[1024];
 static clip_config cfg; /* tailor-tiny's */
@@ -54,33 +54,6 @@ TEST(loads_every_part_of_tailor_tiny) {
     st_close(st);
 }
 
-/* Writes model.safetensors of tailor-tiny into dir without the tensors drop() selects and
- * with the one named `shrink` cut by one element. Returns 1 on success. */
-static int write_variant(const char *dir, int (*drop)(const char *), const char *shrink) {
-    st_file *st = NULL;
-    tl_error err;
-    if (st_open_dir(&st, model_dir, &err)) return 0;
-    size_t n = st_count(st), kept = 0;
-    st_tensor *ts = calloc(n, sizeof *ts);
-    for (size_t i = 0; i < n; i++) {
-        const st_tensor *t = st_at(st, i);
-        if (drop && drop(t->name)) continue;
-        ts[kept] = *t;
-        if (shrink && !strcmp(t->name, shrink)) {
-            ts[kept].shape[t->ndim - 1]--;
-            ts[kept].nbytes -=
-                st_dtype_size(t->dtype) * (size_t)(st_numel(t) / t->shape[t->ndim - 1]);
-        }
-        kept++;
-    }
-    char path[1200];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    int ok = st_write(path, ts, kept, NULL, &err) == TL_OK;
-    free(ts);
-    st_close(st);
-    return ok;
-}
-
 static int drop_fic_head_and_xaa(const char *name) {
     return !strncmp(name, "heads.fic.", 10) || strstr(name, ".xaa.") != NULL;
 }
@@ -89,19 +62,19 @@ static int drop_one_xaa(const char *name) {
     return !strcmp(name, "text_model.encoder.layers.1.xaa.v.bias");
 }
 
-/* Loads the variant from a fresh temp dir (removed again); returns the status and fills p,
- * whose views point into *st (the caller closes both). */
+/* Loads tailor-tiny's weights without the tensors drop() selects and with `shrink` one element
+ * shorter, from a fresh temp dir (removed again); returns the status and fills p, whose views
+ * point into *st (the caller closes both). */
 static tl_status load_variant(int (*drop)(const char *), const char *shrink, tailor_params **p,
                               st_file **st, tl_error *err) {
-    char dir[] = "/tmp/tl_adapters_XXXXXX";
-    if (!mkdtemp(dir)) return tl_fail(err, TL_ERR_IO, "mkdtemp failed");
+    char dir[256];
+    if (tu_make_temp_dir(dir, sizeof dir, "tl_adapters"))
+        return tl_fail(err, TL_ERR_IO, "mkdtemp failed");
     tl_status s = TL_ERR_IO;
-    if (write_variant(dir, drop, shrink) && st_open_dir(st, dir, err) == TL_OK)
+    tu_tensor_edit edit = {.drop = drop, .shrink = shrink};
+    if (tu_write_variant(dir, model_dir, &edit) == TL_OK && st_open_dir(st, dir, err) == TL_OK)
         s = tailor_params_load(p, &cfg, *st, err);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    unlink(path);
-    rmdir(dir);
+    tu_remove_tree(dir);
     return s;
 }
 

@@ -5,14 +5,12 @@
 
 #include "../harness.h"
 #include "model_internal.h"
+#include "test_util.h"
 
 static tl_model *open_clip_tiny(void) {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/clip-tiny", th_testdata());
-    tl_model *m = NULL;
-    tl_error err;
-    if (tl_model_open(&m, dir, NULL, &err)) printf("# %s\n", err.message);
-    return m;
+    return tu_open_model(dir);
 }
 
 static float *random_state(size_t n) {

@@ -2,7 +2,6 @@
  * catalogue with triplets and transactions, a generated demo set, FashionIQ and Multi-turn
  * FashionIQ JSON, and a FashionGen HDF5 file written with the HDF5 C API; malformed inputs must
  * be reported with their file and position. */
-#include <ftw.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "dataset.h"
 #include "demo_data.h"
 #include "harness.h"
+#include "test_util.h"
 
 static char root[256];
 
@@ -24,10 +24,7 @@ static void write_text(const char *rel, const char *text) {
         mkdir(path, 0755);
         *slash = '/';
     }
-    FILE *f = fopen(path, "w");
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
+    tu_write_text(path, text);
 }
 
 static char *fixture(const char *rel) {
@@ -143,10 +140,6 @@ TEST(catalog_errors_name_file_and_line) {
                  "cannot open");
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
-    return remove(path);
-}
-
 /* A real demo set of 10 + 10 garments from trainer/demo_data: 50 products per split, 20
  * triplets and 2 transactions per garment, 3 captions per product, 64×64 images. */
 TEST(demo_set_from_the_generator) {
@@ -173,7 +166,7 @@ TEST(demo_set_from_the_generator) {
     train_dataset_config cfg = config(TRAIN_DATA_DEMO, "demo");
     cfg.split = "val";
     expect_error(cfg, "no products in split \"val\"", "");
-    nftw(fixture("demo"), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_remove_tree(fixture("demo"));
 }
 
 TEST(fashioniq_triplets) {
@@ -327,15 +320,13 @@ TEST(fashiongen_hdf5) {
 }
 
 int main(void) {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(root, sizeof root, "%s/test_datasets.XXXXXX", tmp ? tmp : "/tmp");
-    if (!mkdtemp(root)) return 1;
+    if (tu_make_temp_dir(root, sizeof root, "test_datasets")) return 1;
     RUN(catalog_items_triplets_transactions);
     RUN(catalog_errors_name_file_and_line);
     RUN(demo_set_from_the_generator);
     RUN(fashioniq_triplets);
     RUN(fashioniq_multiturn_transactions);
     RUN(fashiongen_hdf5);
-    nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_remove_tree(root);
     return th_done();
 }

@@ -2,7 +2,6 @@
  * the catalogue, images, triplets, transactions and split provenance, and the errors. Needs
  * Debian's dataset-fashion-mnist (deploy/setup.sh installs it). */
 #include <dirent.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <png.h>
 #include <stddef.h>
@@ -16,6 +15,7 @@
 #include "demo_data.h"
 #include "demo_render.h"
 #include "fashion_mnist.h"
+#include "test_util.h"
 
 #define TRAIN_SIZE 20
 #define TEST_SIZE  30
@@ -31,10 +31,6 @@ static char root[256], dir_a[300], dir_b[300], dir_c[300];
 static item items[MAX_ITEMS];
 static int n_items;
 
-static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
-    return remove(path);
-}
-
 static tl_status generate(const char *dir, uint64_t seed) {
     demo_options opts;
     demo_default_options(&opts);
@@ -47,20 +43,11 @@ static tl_status generate(const char *dir, uint64_t seed) {
     return st;
 }
 
-/* Whole file into a fresh buffer (caller frees); NULL if unreadable. */
+/* DIR/NAME whole, NUL-terminated (caller frees); NULL if unreadable. */
 static char *read_file(const char *dir, const char *name, size_t *len) {
     char path[600];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    rewind(f);
-    char *buf = malloc((size_t)size + 1);
-    *len = fread(buf, 1, (size_t)size, f);
-    buf[*len] = '\0';
-    fclose(f);
-    return buf;
+    return tu_read_file(path, len);
 }
 
 static int files_equal(const char *a, const char *b, const char *name) {
@@ -77,6 +64,15 @@ static void copy_string(char *dst, size_t size, json_t *obj, const char *key) {
     snprintf(dst, size, "%s", s ? s : "");
 }
 
+/* Ends the line at line with a NUL; returns where the next one starts (the text's end after
+ * the last line). */
+static char *cut_line(char *line) {
+    char *end = strchr(line, '\n');
+    if (!end) return line + strlen(line);
+    *end = '\0';
+    return end + 1;
+}
+
 /* Parses catalogue.jsonl of dir into items[]; returns the number of malformed lines. */
 static int load_catalogue(const char *dir) {
     size_t len;
@@ -84,8 +80,7 @@ static int load_catalogue(const char *dir) {
     int bad = 0;
     n_items = 0;
     for (char *line = text, *next; line && *line; line = next) {
-        next = strchr(line, '\n');
-        *next++ = '\0';
+        next = cut_line(line);
         json_t *obj = json_loads(line, 0, NULL);
         json_t *attrs = json_object_get(obj, "attributes");
         const char *keys[] = {"sku",         "title", "description", "category",
@@ -179,8 +174,7 @@ static int each_line(const char *dir, const char *name, int (*check)(json_t *), 
     int lines = 0;
     *failed = 0;
     for (char *line = text, *next; *line; line = next) {
-        next = strchr(line, '\n');
-        *next++ = '\0';
+        next = cut_line(line);
         json_t *obj = json_loads(line, 0, NULL);
         *failed += !obj || !check(obj);
         json_decref(obj);
@@ -285,24 +279,27 @@ TEST(images_are_rgb_png_at_least_64) {
     }
 }
 
+/* Both files (train, test) of dir_a hold at least TRAIN_SIZE lines (what: their records), every
+ * one of which valid accepts. */
+static void check_jsonl_files(const char *const files[2], int (*valid)(json_t *),
+                              const char *what) {
+    for (int f = 0; f < 2; f++) {
+        int failed = 0, lines = each_line(dir_a, files[f], valid, &failed);
+        CHECKF(lines >= TRAIN_SIZE, "%s: %d %s", files[f], lines, what);
+        CHECKF(failed == 0, "%s: %d bad %s", files[f], failed, what);
+    }
+}
+
 TEST(triplets_change_named_attributes_of_one_garment) {
     REQUIRE(load_catalogue(dir_a) == 0);
-    const char *files[] = {"triplets-train.jsonl", "triplets-test.jsonl"};
-    for (int f = 0; f < 2; f++) {
-        int failed = 0, lines = each_line(dir_a, files[f], valid_turn, &failed);
-        CHECKF(lines >= TRAIN_SIZE, "%s: %d triplets", files[f], lines);
-        CHECKF(failed == 0, "%s: %d bad triplets", files[f], failed);
-    }
+    const char *const files[2] = {"triplets-train.jsonl", "triplets-test.jsonl"};
+    check_jsonl_files(files, valid_turn, "triplets");
 }
 
 TEST(transactions_are_chains_of_2_to_4_turns) {
     REQUIRE(load_catalogue(dir_a) == 0);
-    const char *files[] = {"transactions-train.jsonl", "transactions-test.jsonl"};
-    for (int f = 0; f < 2; f++) {
-        int failed = 0, lines = each_line(dir_a, files[f], valid_transaction, &failed);
-        CHECKF(lines >= TRAIN_SIZE, "%s: %d transactions", files[f], lines);
-        CHECKF(failed == 0, "%s: %d bad transactions", files[f], failed);
-    }
+    const char *const files[2] = {"transactions-train.jsonl", "transactions-test.jsonl"};
+    check_jsonl_files(files, valid_transaction, "transactions");
 }
 
 /* Each image is exactly its recorded source garment of its own split, rendered with its
@@ -368,9 +365,7 @@ TEST(errors_are_clear_and_leave_nothing) {
 }
 
 int main(void) {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(root, sizeof root, "%s/test_demo_data.XXXXXX", tmp ? tmp : "/tmp");
-    if (!mkdtemp(root)) return 1;
+    if (tu_make_temp_dir(root, sizeof root, "test_demo_data")) return 1;
     snprintf(dir_a, sizeof dir_a, "%s/a", root);
     snprintf(dir_b, sizeof dir_b, "%s/b", root);
     snprintf(dir_c, sizeof dir_c, "%s/c", root);
@@ -384,6 +379,6 @@ int main(void) {
     RUN(transactions_are_chains_of_2_to_4_turns);
     RUN(items_come_from_their_split);
     RUN(errors_are_clear_and_leave_nothing);
-    nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_remove_tree(root);
     return th_done();
 }

@@ -475,14 +475,10 @@ TEST(webp_animated_is_refused) {
 
 enum { JW = 16, JH = 8 }; /* non-square, so a rotation swaps the sides */
 
-/* A baseline JPEG of JW x JH with four flat colour quadrants. */
-static byte_buf encode_jpeg(void) {
-    uint8_t rgb[JW * JH * 3];
-    for (int y = 0; y < JH; y++)
-        for (int x = 0; x < JW; x++) {
-            uint8_t *p = rgb + (y * JW + x) * 3;
-            p[0] = x < JW / 2 ? 230 : 20, p[1] = y < JH / 2 ? 200 : 40, p[2] = 120;
-        }
+/* A JPEG of px (w x h, components bytes a pixel in colour space in), stored as `stored`
+ * (JCS_UNKNOWN: libjpeg's default for in) at the given quality. */
+static byte_buf compress_jpeg(const uint8_t *px, int w, int h, int components, J_COLOR_SPACE in,
+                              J_COLOR_SPACE stored, int quality) {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr jerr;
     unsigned char *mem = NULL;
@@ -490,12 +486,14 @@ static byte_buf encode_jpeg(void) {
     c.err = jpeg_std_error(&jerr);
     jpeg_create_compress(&c);
     jpeg_mem_dest(&c, &mem, &len);
-    c.image_width = JW, c.image_height = JH, c.input_components = 3, c.in_color_space = JCS_RGB;
+    c.image_width = (JDIMENSION)w, c.image_height = (JDIMENSION)h;
+    c.input_components = components, c.in_color_space = in;
     jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 95, TRUE);
+    if (stored != JCS_UNKNOWN) jpeg_set_colorspace(&c, stored);
+    jpeg_set_quality(&c, quality, TRUE);
     jpeg_start_compress(&c, TRUE);
     while (c.next_scanline < c.image_height) {
-        JSAMPROW row = rgb + c.next_scanline * JW * 3;
+        JSAMPROW row = (JSAMPROW)px + (size_t)c.next_scanline * w * components;
         jpeg_write_scanlines(&c, &row, 1);
     }
     jpeg_finish_compress(&c);
@@ -504,6 +502,17 @@ static byte_buf encode_jpeg(void) {
     buf_append(&out, mem, len);
     free(mem);
     return out;
+}
+
+/* A baseline JPEG of JW x JH with four flat colour quadrants. */
+static byte_buf encode_jpeg(void) {
+    uint8_t rgb[JW * JH * 3];
+    for (int y = 0; y < JH; y++)
+        for (int x = 0; x < JW; x++) {
+            uint8_t *p = rgb + (y * JW + x) * 3;
+            p[0] = x < JW / 2 ? 230 : 20, p[1] = y < JH / 2 ? 200 : 40, p[2] = 120;
+        }
+    return compress_jpeg(rgb, JW, JH, 3, JCS_RGB, JCS_UNKNOWN, 95);
 }
 
 /* jpeg with an APP1 "Exif" segment holding tiff inserted right after SOI. */
@@ -594,28 +603,7 @@ static byte_buf encode_cmyk_jpeg(const uint8_t cmyk[4]) {
     enum { W = 16, H = 16 };
     uint8_t px[W * H * 4];
     for (int i = 0; i < W * H; i++) memcpy(px + 4 * i, cmyk, 4);
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr jerr;
-    unsigned char *mem = NULL;
-    unsigned long len = 0;
-    c.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&c);
-    jpeg_mem_dest(&c, &mem, &len);
-    c.image_width = W, c.image_height = H, c.input_components = 4, c.in_color_space = JCS_CMYK;
-    jpeg_set_defaults(&c);
-    jpeg_set_colorspace(&c, JCS_YCCK);
-    jpeg_set_quality(&c, 100, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = px + c.next_scanline * W * 4;
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    byte_buf out = {0};
-    buf_append(&out, mem, len);
-    free(mem);
-    return out;
+    return compress_jpeg(px, W, H, 4, JCS_CMYK, JCS_YCCK, 100);
 }
 
 TEST(jpeg_cmyk_converts_like_pil) {

@@ -8,62 +8,16 @@
 #include "../harness.h"
 #include "safetensors.h"
 #include "tailor_model.h"
+#include "test_util.h"
 
 static char clip_dir[4096];
 static st_file *clip_st;
-
-/* A temporary checkpoint directory (removed by remove_dir). */
-static void make_dir(char *dir) {
-    strcpy(dir, "/tmp/tl_model_errors_XXXXXX");
-    if (!mkdtemp(dir)) dir[0] = 0;
-}
-
-static void remove_dir(const char *dir) {
-    const char *names[] = {"config.json", "model.safetensors", "vocab.json", "merges.txt"};
-    char path[4200];
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        unlink(path);
-    }
-    rmdir(dir);
-}
-
-static void write_file(const char *dir, const char *name, const char *text) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
-}
 
 static void link_file(const char *dir, const char *name) {
     char from[4200], to[4200];
     snprintf(from, sizeof from, "%s/%s", clip_dir, name);
     snprintf(to, sizeof to, "%s/%s", dir, name);
     if (symlink(from, to)) printf("# symlink %s failed\n", to);
-}
-
-/* clip-tiny's tensors with `drop` left out and `replace` (if any) swapped in by name, plus
- * extra tensors appended. */
-static tl_status write_weights(const char *dir, const char *drop, const st_tensor *replace,
-                               const st_tensor *extra, size_t n_extra) {
-    size_t n = st_count(clip_st);
-    st_tensor *list = calloc(n + n_extra, sizeof *list);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        const st_tensor *t = st_at(clip_st, i);
-        if (drop && !strcmp(t->name, drop)) continue;
-        list[k++] = replace && !strcmp(t->name, replace->name) ? *replace : *t;
-    }
-    for (size_t i = 0; i < n_extra; i++) list[k++] = extra[i];
-    char path[4200];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    tl_error err;
-    tl_status st = st_write(path, list, k, NULL, &err);
-    if (st) printf("# st_write: %s\n", err.message);
-    free(list);
-    return st;
 }
 
 /* Opens dir, expecting status `want` with `needle` in the message. */
@@ -81,22 +35,22 @@ static void expect_open(const char *dir, tl_status want, const char *needle) {
 }
 
 TEST(missing_config_json) {
-    char dir[64];
-    make_dir(dir);
-    REQUIRE(dir[0]);
+    char dir[256];
+    REQUIRE(!tu_make_temp_dir(dir, sizeof dir, "tl_model_errors"));
     link_file(dir, "model.safetensors");
     expect_open(dir, TL_ERR_NOT_FOUND, "config.json");
-    remove_dir(dir);
+    tu_remove_tree(dir);
 }
 
 static void expect_bad_config(const char *config, tl_status want, const char *needle) {
-    char dir[64];
-    make_dir(dir);
-    REQUIRE(dir[0]);
+    char dir[256];
+    REQUIRE(!tu_make_temp_dir(dir, sizeof dir, "tl_model_errors"));
     link_file(dir, "model.safetensors");
-    write_file(dir, "config.json", config);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    tu_write_text(path, config);
     expect_open(dir, want, needle);
-    remove_dir(dir);
+    tu_remove_tree(dir);
 }
 
 TEST(bad_config_values) {
@@ -124,15 +78,16 @@ TEST(bad_config_values) {
 /* A checkpoint of clip-tiny's config with modified weights; expects the open result. */
 static void expect_weights(const char *drop, const st_tensor *replace, const st_tensor *extra,
                            size_t n_extra, tl_status want, const char *needle) {
-    char dir[64];
-    make_dir(dir);
-    REQUIRE(dir[0]);
+    char dir[256];
+    REQUIRE(!tu_make_temp_dir(dir, sizeof dir, "tl_model_errors"));
     link_file(dir, "config.json");
-    if (write_weights(dir, drop, replace, extra, n_extra) == TL_OK)
+    tu_tensor_edit edit = {
+        .drop_name = drop, .replace = replace, .extra = extra, .n_extra = n_extra};
+    if (tu_write_variant(dir, clip_dir, &edit) == TL_OK)
         expect_open(dir, want, needle);
     else
         CHECK(0);
-    remove_dir(dir);
+    tu_remove_tree(dir);
 }
 
 TEST(missing_tensor_is_named) {
@@ -173,15 +128,8 @@ TEST(extra_tensors_are_ignored) {
     expect_weights(NULL, NULL, extra, 2, TL_OK, NULL);
 }
 
-static tl_model *open_clip_tiny(void) {
-    tl_model *m = NULL;
-    tl_error err;
-    if (tl_model_open(&m, clip_dir, NULL, &err)) printf("# %s\n", err.message);
-    return m;
-}
-
 TEST(oversized_text_is_limit) {
-    tl_model *m = open_clip_tiny();
+    tl_model *m = tu_open_model(clip_dir);
     REQUIRE(m);
     size_t len = 1 << 20;
     char *text = malloc(len + 1);
@@ -197,7 +145,7 @@ TEST(oversized_text_is_limit) {
 }
 
 TEST(bad_inputs_are_rejected) {
-    tl_model *m = open_clip_tiny();
+    tl_model *m = tu_open_model(clip_dir);
     REQUIRE(m);
     int ctx = tl_model_get_info(m)->context_length, P = tl_model_get_info(m)->projection_dim;
     int32_t *ids = calloc(2 * (size_t)ctx, sizeof *ids);

@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "metrics_log.h"
 #include "plot_svg.h"
+#include "test_util.h"
 
 static char path[256];
 
@@ -101,20 +102,15 @@ TEST(plot_has_a_series_per_task_and_metric) {
 }
 
 TEST(plot_without_evaluations_or_steps) {
-    FILE *f = fopen(path, "w");
-    REQUIRE(f);
-    fputs("{\"step\": 1, \"task\": \"scr\", \"loss\": 1.0}\n", f);
-    fclose(f);
+    REQUIRE(!tu_write_text(path, "{\"step\": 1, \"task\": \"scr\", \"loss\": 1.0}\n"));
     plot_summary s;
     tl_status st;
     char *svg = render(&s, &st);
     CHECK(st == TL_OK && s.eval_series == 0 && svg && !strstr(svg, "Evaluation"));
     free(svg);
-    f = fopen(path, "w");
-    REQUIRE(f);
-    fputs("{\"step\": 1, \"eval\": {\"x\": 1}}\n{\"step\": 2, \"task\": \"scr\", \"loss\": null}\n",
-          f);
-    fclose(f);
+    REQUIRE(!tu_write_text(
+        path,
+        "{\"step\": 1, \"eval\": {\"x\": 1}}\n{\"step\": 2, \"task\": \"scr\", \"loss\": null}\n"));
     svg = render(&s, &st);
     CHECK(st == TL_ERR_FORMAT);
     free(svg);

@@ -5,27 +5,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "beam.h"
 #include "harness.h"
 #include "model_internal.h"
 #include "tailor_model.h"
+#include "test_util.h"
 
 static char tailor_dir[1024], clip_dir[1024];
 
 /* ---- helpers ---- */
 
-static float *input_f32(const char *name, size_t *count) {
+/* tailor-tiny's input images (pixel_values of inputs.safetensors; caller frees): *n images of
+ * *per floats, m's image size. NULL (and *n = 0) when missing. */
+static float *input_pixels(const tl_model *m, int *n, size_t *per) {
+    const tl_model_info *info = tl_model_get_info(m);
+    *per = 3 * (size_t)info->image_size * info->image_size;
+    *n = 0;
     char path[1200];
     snprintf(path, sizeof path, "%s/inputs.safetensors", tailor_dir);
     st_file *f = NULL;
     tl_error err;
     if (st_open(&f, path, &err)) return NULL;
-    const st_tensor *t = st_find(f, name);
+    const st_tensor *t = st_find(f, "pixel_values");
     float *out = t ? malloc((size_t)st_numel(t) * sizeof *out) : NULL;
     if (out) st_to_f32(t, out);
-    if (out && count) *count = (size_t)st_numel(t);
+    if (out) *n = (int)((size_t)st_numel(t) / *per);
     st_close(f);
     return out;
 }
@@ -54,13 +59,13 @@ static int argmax(const float *x, int n) {
 /* ---- decoder ---- */
 
 TEST(cached_decoding_equals_full_recomputation) {
-    tl_model *m = NULL;
+    tl_model *m = tu_open_model(tailor_dir);
+    REQUIRE(m);
     tl_error err;
-    REQUIRE(tl_model_open(&m, tailor_dir, NULL, &err) == TL_OK);
-    const tl_model_info *info = tl_model_get_info(m);
-    size_t n_px = 0, per = 3 * (size_t)info->image_size * info->image_size;
-    float *pixels = input_f32("pixel_values", &n_px);
-    int V = info->vocab_size, limit = 12, n_images = pixels ? (int)(n_px / per) : 0;
+    int n_images;
+    size_t per;
+    float *pixels = input_pixels(m, &n_images, &per);
+    int V = tl_model_get_info(m)->vocab_size, limit = 12;
     step_logits s = {V, limit, malloc((size_t)limit * V * sizeof(float))};
     float *full = malloc((size_t)limit * V * sizeof(float));
     CHECK(pixels && n_images > 0 && s.rows && full);
@@ -126,16 +131,16 @@ TEST(beam_search_rule) {
 }
 
 TEST(beam_captions_are_well_formed) {
-    tl_model *m = NULL;
+    tl_model *m = tu_open_model(tailor_dir);
+    REQUIRE(m);
     tl_error err;
-    REQUIRE(tl_model_open(&m, tailor_dir, NULL, &err) == TL_OK);
-    const tl_model_info *info = tl_model_get_info(m);
-    size_t n_px = 0, per = 3 * (size_t)info->image_size * info->image_size;
-    float *pixels = input_f32("pixel_values", &n_px);
+    int n_images;
+    size_t per;
+    float *pixels = input_pixels(m, &n_images, &per);
     REQUIRE(pixels);
-    int V = info->vocab_size;
-    for (size_t i = 0; i < n_px / per; i++) {
-        const float *px = pixels + i * per;
+    int V = tl_model_get_info(m)->vocab_size;
+    for (int i = 0; i < n_images; i++) {
+        const float *px = pixels + (size_t)i * per;
         int32_t greedy[12], beam1[12], beam3[12];
         int n_greedy = 0, n1 = 0, n3 = 0;
         tl_caption_opts g = {.beam = 0, .max_tokens = 12}, b1 = {.beam = 1, .max_tokens = 12},
@@ -155,49 +160,15 @@ TEST(beam_captions_are_well_formed) {
 /* ---- checkpoints lacking parts ---- */
 
 /* Copies tailor-tiny's config.json and its weights without the tensors drop() selects, and
- * with `shrink` (may be NULL) one element shorter, into a new temp dir written to dir. */
+ * with `shrink` (may be NULL) one element shorter, into a new temp dir written to dir (size
+ * 256; remove it with tu_remove_tree). Returns 1 on success. */
 static int write_variant(char *dir, int (*drop)(const char *), const char *shrink) {
-    strcpy(dir, "/tmp/tl_tasks_XXXXXX");
-    if (!mkdtemp(dir)) return 0;
+    if (tu_make_temp_dir(dir, 256, "tl_tasks")) return 0;
     char src[1200], dst[1200];
     snprintf(src, sizeof src, "%s/config.json", tailor_dir);
     snprintf(dst, sizeof dst, "%s/config.json", dir);
-    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
-    char buf[4096];
-    size_t got;
-    while (in && out && (got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, out);
-    int ok = in && out;
-    if (in) fclose(in);
-    if (out && fclose(out)) ok = 0;
-    st_file *st = NULL;
-    tl_error err;
-    if (!ok || st_open_dir(&st, tailor_dir, &err)) return 0;
-    size_t n = st_count(st), kept = 0;
-    st_tensor *ts = calloc(n, sizeof *ts);
-    for (size_t i = 0; ts && i < n; i++) {
-        const st_tensor *t = st_at(st, i);
-        if (drop && drop(t->name)) continue;
-        ts[kept] = *t;
-        if (shrink && !strcmp(t->name, shrink)) {
-            ts[kept].shape[t->ndim - 1]--;
-            ts[kept].nbytes = (size_t)st_numel(&ts[kept]) * st_dtype_size(t->dtype);
-        }
-        kept++;
-    }
-    snprintf(dst, sizeof dst, "%s/model.safetensors", dir);
-    ok = ts && st_write(dst, ts, kept, NULL, &err) == TL_OK;
-    free(ts);
-    st_close(st);
-    return ok;
-}
-
-static void remove_variant(const char *dir) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    unlink(path);
-    rmdir(dir);
+    tu_tensor_edit edit = {.drop = drop, .shrink = shrink};
+    return !tu_copy_file(src, dst) && tu_write_variant(dir, tailor_dir, &edit) == TL_OK;
 }
 
 static int drop_fic_head_and_xaa(const char *name) {
@@ -212,7 +183,7 @@ static tl_image grey_image(int w, int h) {
 }
 
 TEST(capabilities_follow_present_parts) {
-    char dir[64];
+    char dir[256];
     REQUIRE(write_variant(dir, drop_fic_head_and_xaa, NULL));
     tl_model *m = NULL;
     tl_error err;
@@ -249,11 +220,11 @@ TEST(capabilities_follow_present_parts) {
         free(v);
         tl_model_close(m);
     }
-    remove_variant(dir);
+    tu_remove_tree(dir);
 }
 
 TEST(wrong_adapter_shape_fails_to_load) {
-    char dir[64];
+    char dir[256];
     const char *name = "text_model.encoder.layers.1.tsa.tgir.down.weight";
     REQUIRE(write_variant(dir, NULL, name));
     tl_model *m = NULL;
@@ -261,7 +232,7 @@ TEST(wrong_adapter_shape_fails_to_load) {
     tl_status st = tl_model_open(&m, dir, NULL, &err);
     CHECK(st == TL_ERR_FORMAT && m == NULL);
     CHECKF(strstr(err.message, name) != NULL, "%s", err.message);
-    remove_variant(dir);
+    tu_remove_tree(dir);
 }
 
 /* ---- zero-shot fallbacks on plain CLIP ---- */
@@ -273,9 +244,9 @@ static void normalize(float *x, int n) {
 }
 
 TEST(plain_clip_runs_zero_shot) {
-    tl_model *m = NULL;
+    tl_model *m = tu_open_model(clip_dir);
+    REQUIRE(m);
     tl_error err;
-    REQUIRE(tl_model_open(&m, clip_dir, NULL, &err) == TL_OK);
     CHECK(tl_model_capabilities(m) == 0);
     int P = tl_model_get_info(m)->projection_dim;
     char path[1200];

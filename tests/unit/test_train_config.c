@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "test_util.h"
 #include "train_config.h"
 
 #define MINIMAL                                                                                    \
@@ -115,7 +116,8 @@ TEST(bad_values_name_their_key) {
     expect_error(WITH("\"steps\": 1.5"), "steps: must be an integer, got 1.5");
     expect_error(WITH("\"steps\": \"10\""), "steps: must be an integer, got \"10\"");
     expect_error(WITH("\"optimizer\": {\"lr\": 0}"), "optimizer.lr: must be > 0, got 0");
-    expect_error(WITH("\"optimizer\": {\"betas\": [0.9, 1.5]}"), "optimizer.betas[1]: must be < 1, got 1.5");
+    expect_error(WITH("\"optimizer\": {\"betas\": [0.9, 1.5]}"),
+                 "optimizer.betas[1]: must be < 1, got 1.5");
     expect_error(WITH("\"optimizer\": {\"betas\": [0.9]}"),
                  "optimizer.betas: must hold exactly 2 numbers, got 1");
     expect_error(WITH("\"freeze\": {\"xaa\": 1}"), "freeze.xaa: must be true or false, got 1");
@@ -195,18 +197,15 @@ TEST(cross_field_rules_name_their_key) {
 }
 
 TEST(load_resolves_paths_from_the_config_directory) {
-    char dir[] = "/tmp/test_train_config_XXXXXX";
-    REQUIRE(mkdtemp(dir));
-    char path[256];
+    char dir[256];
+    REQUIRE(!tu_make_temp_dir(dir, sizeof dir, "test_train_config"));
+    char path[300];
     snprintf(path, sizeof path, "%s/train.json", dir);
-    FILE *f = fopen(path, "w");
-    REQUIRE(f);
-    fputs(MINIMAL, f);
-    fclose(f);
+    REQUIRE(!tu_write_text(path, MINIMAL));
     train_config cfg;
     tl_error err = {0};
     REQUIRE(train_config_load(&cfg, path, &err) == TL_OK);
-    char want[300];
+    char want[320];
     snprintf(want, sizeof want, "%s/demo", dir);
     CHECK(!strcmp(cfg.tasks[0].dataset.path, want));
     snprintf(want, sizeof want, "%s/run", dir);
@@ -237,16 +236,13 @@ static void check_documented(void *ctx, const char *key, const char *type, const
 
 /* Every option of the table has a row in proto/train_config.md. */
 TEST(every_option_is_documented) {
-    FILE *f = fopen(TL_SOURCE_ROOT "/proto/train_config.md", "rb");
-    REQUIRE(f);
-    static char doc[1 << 17];
-    size_t n = fread(doc, 1, sizeof doc - 1, f);
-    fclose(f);
-    doc[n] = '\0';
+    char *doc = tu_read_file(TL_SOURCE_ROOT "/proto/train_config.md", NULL);
+    REQUIRE(doc);
     doc_check c = {doc, 0, 0};
     train_config_describe(check_documented, &c);
     CHECK(c.n_options > 60);
     CHECK(c.missing == 0);
+    free(doc);
 }
 
 int main(void) {
