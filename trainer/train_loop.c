@@ -27,6 +27,7 @@
 #include "tokenizer.h"
 #include "train_batch.h"
 #include "train_model.h"
+#include "train_scratch.h"
 #include "train_tasks.h"
 
 /* RNG streams: each step draws its task and captions from its own stream, each task's epoch
@@ -244,10 +245,12 @@ static tl_status open_optimiser(trainer *t, tl_error *err) {
     return schedule_validate(s, err);
 }
 
-/* The tokenizer (vocab.json, merges.txt) of model.init, which must match its vocabulary. */
+/* The tokenizer (vocab.json, merges.txt) in dir: model.init's (matching its vocabulary) or
+ * model.tokenizer. */
 static tl_status open_tokenizer(trainer *t, const char *init, tl_error *err) {
     tl_status st = tok_load_dir(&t->tok, init, err);
-    if (st) return tl_error_prefix(err, "model.init: tokenizer: ");
+    if (st)
+        return tl_error_prefix(err, "%s: ", t->cfg->model.init ? "model.init" : "model.tokenizer");
     t->tok_dir = strdup(init);
     return t->tok_dir ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "out of memory");
 }
@@ -560,26 +563,44 @@ static tl_status refresh_features(trainer *t, tl_error *err) {
     return st ? st : open_features(t, err);
 }
 
+/* The starting checkpoint of a run from scratch, in dir. */
+static tl_status write_scratch(const trainer *t, const char *dir, tl_error *err) {
+    remove_flat_dir(dir);
+    if (mkdir(dir, 0755) != 0) return tl_fail(err, TL_ERR_IO, "%s: %s", dir, strerror(errno));
+    tl_status st = train_scratch_write(t->cfg, tok_vocab_size(t->tok), dir, err);
+    return st ? tl_error_prefix(err, "initial weights: ") : TL_OK;
+}
+
+/* Tokenizer, "tailor" object and model, from model.init or (from scratch) OUTPUT_DIR/init. */
+static tl_status open_start(trainer *t, int resume, tl_error *err) {
+    const train_config *cfg = t->cfg;
+    if (!cfg->model.init && !cfg->model.tokenizer)
+        return tl_fail(err, TL_ERR_INVALID, "model.tokenizer: required without model.init");
+    tl_status st = open_tokenizer(t, cfg->model.init ? cfg->model.init : cfg->model.tokenizer, err);
+    char *init =
+        cfg->model.init ? strdup(cfg->model.init) : path_join(t->out_dir, TRAIN_SCRATCH_DIR);
+    if (!st && !init) st = tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    if (!st && !cfg->model.init && !resume) st = write_scratch(t, init, err);
+    clip_config init_cfg = {0};
+    if (!st) st = clip_config_load_dir(&init_cfg, init, err);
+    if (!st) st = build_tailor(t, init_cfg.root, err);
+    clip_config_free(&init_cfg);
+    if (!st) st = open_model(t, init, resume, err);
+    free(init);
+    return st;
+}
+
 static tl_status trainer_open(trainer *t, const train_config *cfg, const char *out_dir,
                               const train_task_config *tasks, size_t n_tasks, int resume,
                               tl_error *err) {
     memset(t, 0, sizeof *t);
     t->cfg = cfg, t->out_dir = out_dir;
-    if (!cfg->model.init)
-        return tl_fail(err, TL_ERR_UNSUPPORTED,
-                       "model.init: training from scratch needs an initial "
-                       "checkpoint in this build (make one with the sizes)");
     if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
         return tl_fail(err, TL_ERR_IO, "output.dir %s: %s", out_dir, strerror(errno));
     tl_status st = tl_backend_cpu_create(&t->be, (int)cfg->threads, err);
     for (size_t i = 0; i < n_tasks && !st; i++, t->n_tasks++)
         st = open_task(t, &t->tasks[i], &tasks[i], err);
-    if (!st) st = open_tokenizer(t, cfg->model.init, err);
-    clip_config init_cfg = {0};
-    if (!st) st = clip_config_load_dir(&init_cfg, cfg->model.init, err);
-    if (!st) st = build_tailor(t, init_cfg.root, err);
-    clip_config_free(&init_cfg);
-    if (!st) st = open_model(t, cfg->model.init, resume, err);
+    if (!st) st = open_start(t, resume, err);
     for (size_t i = 0; i < t->n_tasks && !st; i++) {
         task_state *ts = &t->tasks[i];
         ts->cursor = (int64_t)ts->pool;

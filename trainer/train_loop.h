@@ -21,6 +21,8 @@
 /* With a multiturn task, OUTPUT_DIR/ntm-features holds the weights (no optimiser state) that
  * compute the CM-NTM's inputs, refreshed at step 0 and at every checkpoint_interval. */
 #define TRAIN_FEATURES_DIR "ntm-features"
+/* Without model.init, OUTPUT_DIR/init holds the random starting weights (train_scratch.h). */
+#define TRAIN_SCRATCH_DIR "init"
 
 typedef struct train_run_options {
     int resume;        /* continue from OUTPUT_DIR/checkpoint */
