@@ -1,6 +1,7 @@
 /* `tailor-train train CONFIG.json [--resume] [--steps N]` (also `tailor-train CONFIG.json`):
  * argument parsing and reporting around train_run (train_loop.h). */
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,10 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "tailor-train: %s\n", err.message);
         return 2;
     }
+    /* Each step frees and reallocates its activations: keep them in the heap rather than
+     * fresh mmaps, whose page faults would cost as much as the arithmetic. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
     tl_status st = train_run(&cfg, &opt, &err);
     if (st) fprintf(stderr, "tailor-train: %s\n", err.message);
     train_config_free(&cfg);
