@@ -10,6 +10,9 @@ packages=(
   build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
   libopenblas-dev libjansson-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libunistring-dev
   zlib1g-dev dataset-fashion-mnist libhdf5-dev
+  libfaiss-dev dpkg-dev g++ libgomp1 libsqlite3-dev
+  libmicrohttpd-dev libuv1-dev libhiredis-dev curl python3-yaml redis-server wrk
+  chromium nodejs
 )
 bench_packages=(python3-torch python3-numpy)
 
@@ -17,6 +20,8 @@ want=("${packages[@]}")
 [[ "${1:-}" == "--bench" ]] && want+=("${bench_packages[@]}")
 
 missing=()
+# Debian's npm conflicts with Node.js builds that bundle npm: add it only when npm is absent.
+command -v npm >/dev/null || want+=(npm)
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
@@ -26,4 +31,11 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# playwright-core (npm, pinned by tests/integration/package-lock.json) drives Debian's chromium
+# in the browser test; it never downloads a browser of its own.
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ ! -d "$here/tests/integration/node_modules/playwright-core" ]]; then
+  (cd "$here/tests/integration" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+"$here/deploy/build_faiss_c.sh"
 echo "setup: system packages present"
