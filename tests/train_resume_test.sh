@@ -5,7 +5,7 @@
 # files (every tensor byte for byte). Also: a bad config key is refused naming the key. TAP.
 # usage: train_resume_test.sh TAILOR_TRAIN CLIP_TINY_DIR
 set -u
-train=$1 init=$2
+train=$(realpath "$1") init=$(realpath "$2")
 work=$(mktemp -d) && trap 'rm -rf "$work"' EXIT
 n=0 fail=0
 check() { # check DESCRIPTION COMMAND...
