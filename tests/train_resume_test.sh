@@ -2,7 +2,8 @@
 # `tailor-train train --resume` continues bit for bit: K steps in one run against K/2 steps,
 # then --resume to K, on a tiny generated demo set with clip-tiny as the initial checkpoint and
 # all five tasks. The checkpoints' weights, optimiser state and loop state must be identical
-# files (every tensor byte for byte). Also: a bad config key is refused naming the key. TAP.
+# files (every tensor byte for byte). Also: teachers mode and distillation from its teachers run,
+# and a bad config key is refused naming the key. TAP.
 # usage: train_resume_test.sh TAILOR_TRAIN CLIP_TINY_DIR
 set -u
 train=$(realpath "$1") init=$(realpath "$2")
@@ -40,6 +41,16 @@ for f in model.safetensors trainer_state.safetensors loop_state.safetensors conf
 done
 check "every task trained" bash -c 'for t in xmr tgir scr fic multiturn; do
   grep -q "\"task\":\"$t\"" whole/metrics.jsonl || exit 1; done'
+# teachers mode (one single-task model per task), then distillation from those teachers
+sed 's/"steps": 10/"mode": "teachers", "steps": 2/; s/"dir": "whole"/"dir": "teach"/' whole.json |
+  grep -v '"fic"\|"scr"\|"multiturn"' | sed 's/"tgir", "dataset": {"kind": "demo", "path": "demo"}},/"tgir", "dataset": {"kind": "demo", "path": "demo"}}],/' >teach.json
+check "teachers mode" "$train" train teach.json
+check "one teacher per task" test -f teach/teacher-xmr/checkpoint/model.safetensors -a \
+  -f teach/teacher-tgir/checkpoint/model.safetensors
+sed 's/"dir": "teach"/"dir": "student"/; s/"mode": "teachers", //;
+  s/"task": "\([a-z]*\)", "dataset": {\([^}]*\)}/"task": "\1", "dataset": {\2}, "teacher": "teach\/teacher-\1\/checkpoint"/' \
+  teach.json >student.json
+check "distillation from the teachers" "$train" train student.json
 sed 's/"seed"/"seeed"/' whole.json >bad.json
 check "bad key refused" bash -c "! '$train' train bad.json 2>err.txt && grep -q seeed err.txt"
 echo "1..$n"
