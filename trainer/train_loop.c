@@ -162,7 +162,7 @@ static tl_status map_scr_labels(trainer *t, task_state *ts, tl_error *err) {
     return TL_OK;
 }
 
-static tl_status open_task(trainer *t, task_state *ts, const train_task_config *tc, tl_error *err) {
+static tl_status open_task(task_state *ts, const train_task_config *tc, tl_error *err) {
     ts->tc = tc;
     tl_status st = dataset_open(&tc->dataset, &ts->ds, err);
     if (st) return tl_error_prefix(err, "tasks %s: ", TRAIN_TASK_NAMES[tc->task]);
@@ -172,7 +172,6 @@ static tl_status open_task(trainer *t, task_state *ts, const train_task_config *
                        TRAIN_TASK_NAMES[tc->task], ts->ds.source);
     ts->perm = malloc(ts->pool * sizeof *ts->perm);
     if (!ts->perm) return tl_fail(err, TL_ERR_NOMEM, "out of memory");
-    (void)t;
     return TL_OK;
 }
 
@@ -599,7 +598,7 @@ static tl_status trainer_open(trainer *t, const train_config *cfg, const char *o
         return tl_fail(err, TL_ERR_IO, "output.dir %s: %s", out_dir, strerror(errno));
     tl_status st = tl_backend_cpu_create(&t->be, (int)cfg->threads, err);
     for (size_t i = 0; i < n_tasks && !st; i++, t->n_tasks++)
-        st = open_task(t, &t->tasks[i], &tasks[i], err);
+        st = open_task(&t->tasks[i], &tasks[i], err);
     if (!st) st = open_start(t, resume, err);
     for (size_t i = 0; i < t->n_tasks && !st; i++) {
         task_state *ts = &t->tasks[i];
