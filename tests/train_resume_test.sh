@@ -2,7 +2,7 @@
 # `tailor-train train --resume` continues bit for bit: K steps in one run against K/2 steps,
 # then --resume to K, on a tiny generated demo set with clip-tiny as the initial checkpoint and
 # all five tasks. The checkpoints' weights, optimiser state and loop state must be identical
-# files (every tensor byte for byte). Also: teachers mode and distillation from its teachers run,
+# files (every tensor byte for byte), evaluation included. Also: teachers mode and distillation from its teachers run,
 # and a bad config key is refused naming the key. TAP.
 # usage: train_resume_test.sh TAILOR_TRAIN CLIP_TINY_DIR
 set -u
@@ -17,7 +17,8 @@ check() { # check DESCRIPTION COMMAND...
 config() { # config OUTPUT_DIR
   cat <<JSON
 {"model": {"init": "$init", "adapter_dim": 8, "xaa_dim": 8, "ntm_blocks": 2, "ntm_slots": 4},
- "tasks": [{"task": "xmr", "dataset": {"kind": "demo", "path": "demo"}},
+ "tasks": [{"task": "xmr", "dataset": {"kind": "demo", "path": "demo"},
+            "eval_dataset": {"kind": "demo", "path": "demo", "split": "test"}},
            {"task": "tgir", "dataset": {"kind": "demo", "path": "demo"}},
            {"task": "scr", "dataset": {"kind": "demo", "path": "demo"}},
            {"task": "fic", "dataset": {"kind": "demo", "path": "demo"}},
@@ -25,7 +26,7 @@ config() { # config OUTPUT_DIR
  "optimizer": {"lr": 1e-3, "backbone_lr_mult": 0.1, "grad_clip": 1.0},
  "schedule": {"kind": "cosine", "warmup_steps": 2},
  "steps": 10, "batch_size": 3, "sampling": "weights", "threads": 2, "log_interval": 1, "seed": 7,
- "output": {"dir": "$1", "checkpoint_interval": 3}}
+ "output": {"dir": "$1", "checkpoint_interval": 3}, "eval": {"interval": 5}}
 JSON
 }
 cd "$work"
@@ -39,6 +40,8 @@ check "resumed to 10" "$train" split.json --resume
 for f in model.safetensors trainer_state.safetensors loop_state.safetensors config.json; do
   check "resumed $f identical" cmp whole/checkpoint/$f split/checkpoint/$f
 done
+check "evaluated at steps 5 and 10" bash -c "grep -q '\"step\":5,\"eval\":{\"xmr.t2i_r1' whole/metrics.jsonl &&
+  grep -q '\"step\":10,\"eval\":{\"xmr.t2i_r1' whole/metrics.jsonl"
 check "every task trained" bash -c 'for t in xmr tgir scr fic multiturn; do
   grep -q "\"task\":\"$t\"" whole/metrics.jsonl || exit 1; done'
 # teachers mode (one single-task model per task), then distillation from those teachers

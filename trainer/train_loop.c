@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "dataset.h"
+#include "eval_run.h"
 #include "init.h"
 #include "metrics_log.h"
 #include "optim.h"
@@ -43,7 +44,9 @@ typedef struct task_state {
     size_t pool;
     int *perm;             /* [pool]: this epoch's order */
     int64_t cursor, epoch; /* next position in perm; epochs begun */
-    train_model teacher;   /* distillation teacher (frozen) when tc->teacher */
+    dataset eval_ds;       /* tc->eval_dataset when given (has_eval) */
+    int has_eval;
+    train_model teacher; /* distillation teacher (frozen) when tc->teacher */
     int has_teacher;
     float *teacher_logits; /* [B·max(B, classes, context·vocab)] */
 } task_state;
@@ -172,6 +175,10 @@ static tl_status open_task(task_state *ts, const train_task_config *tc, tl_error
                        TRAIN_TASK_NAMES[tc->task], ts->ds.source);
     ts->perm = malloc(ts->pool * sizeof *ts->perm);
     if (!ts->perm) return tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    if (tc->eval_dataset.kind < 0) return TL_OK;
+    st = dataset_open(&tc->eval_dataset, &ts->eval_ds, err);
+    if (st) return tl_error_prefix(err, "tasks %s.eval_dataset: ", TRAIN_TASK_NAMES[tc->task]);
+    ts->has_eval = 1;
     return TL_OK;
 }
 
@@ -628,6 +635,7 @@ static void trainer_close(trainer *t) {
     for (size_t i = 0; i < t->n_tasks; i++) {
         task_state *ts = &t->tasks[i];
         dataset_free(&ts->ds);
+        if (ts->has_eval) dataset_free(&ts->eval_ds);
         free(ts->perm), free(ts->class_of_label), free(ts->teacher_logits);
         if (ts->has_teacher) train_model_free(&ts->teacher);
     }
@@ -655,8 +663,70 @@ static tl_status log_step(trainer *t, progress *p, const task_state *ts, double 
                             now - t0, err);
 }
 
+/* The section of eval_run that scores task. */
+static eval_section_id eval_section_of(int task) {
+    static const eval_section_id ids[TRAIN_N_TASKS] = {EVAL_XMR, EVAL_TGIR, EVAL_SCR, EVAL_FIC,
+                                                       EVAL_MULTITURN};
+    return ids[task];
+}
+
+/* Logs task's evaluation section of report as "TASK.METRIC" values. */
+static tl_status log_eval(trainer *t, int task, const eval_report *report, tl_error *err) {
+    const char *names[EVAL_MAX_METRICS];
+    double values[EVAL_MAX_METRICS];
+    char full[EVAL_MAX_METRICS][64];
+    const char *full_names[EVAL_MAX_METRICS];
+    size_t n = eval_section_metrics(report, eval_section_of(task), names, values);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(full[i], sizeof full[i], "%s.%s", TRAIN_TASK_NAMES[task], names[i]);
+        full_names[i] = full[i];
+    }
+    return n ? metrics_log_eval(t->log, t->step, full_names, values, n, err) : TL_OK;
+}
+
+/* The earlier task whose eval_dataset is the same data (its report serves task i), or i. */
+static size_t same_eval_data(const trainer *t, size_t i) {
+    const train_dataset_config *a = &t->tasks[i].tc->eval_dataset;
+    for (size_t j = 0; j < i; j++) {
+        const train_dataset_config *b = &t->tasks[j].tc->eval_dataset;
+        if (t->tasks[j].has_eval && a->kind == b->kind && a->limit == b->limit &&
+            !strcmp(a->path, b->path) && !strcmp(a->split, b->split))
+            return j;
+    }
+    return i;
+}
+
+/* Evaluates the current weights (snapshot OUTPUT_DIR/TRAIN_EVAL_DIR) on each task's
+ * eval_dataset with eval_run (once per distinct data set), logging the task's own section. */
+static tl_status evaluate(trainer *t, tl_error *err) {
+    int any = 0;
+    for (size_t i = 0; i < t->n_tasks; i++) any |= t->tasks[i].has_eval;
+    if (!any) return TL_OK;
+    tl_model *m = NULL;
+    char *dir = path_join(t->out_dir, TRAIN_EVAL_DIR);
+    tl_model_opts mo = {(int)t->cfg->threads, NULL, 0};
+    eval_options eo;
+    eval_default_options(&eo);
+    eo.batch_size = (int)t->cfg->eval.batch_size;
+    eval_report *reports = calloc(t->n_tasks, sizeof *reports);
+    tl_status st = dir && reports ? write_checkpoint_dir(t, TRAIN_EVAL_DIR, 0, err)
+                                  : tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    if (!st) st = tl_model_open(&m, dir, &mo, err);
+    for (size_t i = 0; i < t->n_tasks && !st; i++) {
+        if (!t->tasks[i].has_eval) continue;
+        size_t j = same_eval_data(t, i);
+        if (j == i) st = eval_run(m, &t->tasks[i].eval_ds, &eo, &reports[i], err);
+        if (!st) st = log_eval(t, t->tasks[i].tc->task, &reports[j], err);
+    }
+    if (st) tl_error_prefix(err, "evaluation at step %lld: ", (long long)t->step);
+    tl_model_close(m);
+    free(dir), free(reports);
+    return st;
+}
+
 static tl_status trainer_loop(trainer *t, const train_run_options *opt, tl_error *err) {
     int64_t last = t->cfg->steps, every = t->cfg->output.checkpoint_interval;
+    int64_t eval_every = t->cfg->eval.interval;
     if (opt->stop_step > 0 && opt->stop_step < last) last = opt->stop_step;
     progress p = {0};
     double t0 = progress_now();
@@ -672,6 +742,8 @@ static tl_status trainer_loop(trainer *t, const train_run_options *opt, tl_error
             if (t->step < last) st = write_checkpoint(t, err);
             if (!st) st = refresh_features(t, err);
         }
+        if (!st && ((eval_every > 0 && t->step % eval_every == 0) || t->step == t->cfg->steps))
+            st = evaluate(t, err);
     }
     if (opt->progress) progress_finish(&p, progress_now());
     return st ? st : write_checkpoint(t, err);

@@ -23,6 +23,9 @@
 #define TRAIN_FEATURES_DIR "ntm-features"
 /* Without model.init, OUTPUT_DIR/init holds the random starting weights (train_scratch.h). */
 #define TRAIN_SCRATCH_DIR "init"
+/* Evaluation (tasks[].eval_dataset, every eval.interval steps and at the last step) runs
+ * eval_run on a snapshot of the weights in OUTPUT_DIR/eval-model. */
+#define TRAIN_EVAL_DIR "eval-model"
 
 typedef struct train_run_options {
     int resume;        /* continue from OUTPUT_DIR/checkpoint */
