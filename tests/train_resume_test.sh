@@ -29,7 +29,7 @@ config() { # config OUTPUT_DIR
  "output": {"dir": "$1", "checkpoint_interval": 3}, "eval": {"interval": 5}}
 JSON
 }
-cd "$work"
+cd "$work" || exit 1
 check "demo data" "$train" demo-data --out demo --size 10 --test-size 10
 config whole >whole.json
 config split >split.json
