@@ -8,5 +8,6 @@
 
 int cmd_demo_data(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif

@@ -149,6 +149,10 @@ static const config_option MODEL_OPTIONS[] = {
     PATH("init", train_config, model.init, "null",
          "checkpoint directory (MODEL.md §5, or a HF CLIP directory) to start from; null: "
          "from scratch with the sizes below, which must then not be given"),
+    PATH("tokenizer", train_config, model.tokenizer, "null",
+         "from scratch: directory with the tokenizer (vocab.json, merges.txt, e.g. model/vocab) "
+         "whose vocabulary the model gets and whose files the checkpoints carry; training "
+         "without model.init needs it; refused with model.init"),
     TOWER("vision_", model.vision, "256", "4", "4", "1024"),
     TOWER("text_", model.text, "256", "4", "4", "1024"),
     INT("patch", train_config, model.patch, "8", 1, 1024, "vision patch side in pixels"),
@@ -621,8 +625,13 @@ static tl_status check_model(const train_config *cfg, const json_t *model, tl_er
                                "model.%s: not allowed with model.init (the checkpoint's "
                                "config.json fixes the backbone sizes)",
                                SIZE_KEYS[i]);
+        if (cfg->model.tokenizer)
+            return tl_fail(err, TL_ERR_INVALID,
+                           "model.tokenizer: not allowed with model.init (the checkpoint's "
+                           "tokenizer is used)");
         return TL_OK;
     }
+
     tl_status st = check_tower(&cfg->model.vision, "vision", err);
     if (!st) st = check_tower(&cfg->model.text, "text", err);
     if (st) return st;

@@ -72,7 +72,8 @@ typedef enum train_mode { TRAIN_MODE_MULTITASK, TRAIN_MODE_TEACHERS } train_mode
 typedef struct train_config {
     int mode; /* train_mode */
     struct {
-        char *init; /* checkpoint directory to start from; NULL: from scratch with the sizes */
+        char *init;      /* checkpoint directory to start from; NULL: from scratch with the sizes */
+        char *tokenizer; /* from scratch: directory with vocab.json and merges.txt */
         train_tower_config vision, text;
         int64_t patch, image_size, context, projection, adapter_dim, xaa_dim;
         int64_t scr_classes;

@@ -1,6 +1,7 @@
 /* bench_train: seconds per training step (forward + loss + backward, then AdamW) of one task on
- * a checkpoint (e.g. make_random_clip --adapters), with random inputs. Not a test: timings need
- * a quiet machine. */
+ * a checkpoint (e.g. make_random_clip --adapters), with random inputs, or (--task all) the
+ * training throughput in samples/s over the five tasks in turn. Not a test: timings need a
+ * quiet machine. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,14 +23,16 @@ static int by_value(const void *a, const void *b) {
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: bench_train DIR [--task xmr|tgir|scr|fic|ntm] [--batch B] [--steps N]\n"
-                 "                   [--threads T] [--text-len L]\n"
-                 "Times training steps (all parts trained) on the checkpoint DIR with random\n"
-                 "inputs: forward + loss + backward, and the AdamW update, per step.\n"
-                 "  --task     task (default xmr)   --batch    items per step (default 8)\n"
-                 "  --steps    timed steps (5)      --threads  CPU threads (0 = all)\n"
-                 "  --text-len text/caption tokens incl. SOS/EOS (default 16)\n"
-                 "  --help, --version\n");
+    fprintf(out,
+            "usage: bench_train DIR [--task xmr|tgir|scr|fic|ntm|all] [--batch B] [--steps N]\n"
+            "                   [--threads T] [--text-len L]\n"
+            "Times training steps (all parts trained) on the checkpoint DIR with random\n"
+            "inputs: forward + loss + backward, and the AdamW update, per step.\n"
+            "  --task     task (default xmr); all: each task in turn, then samples/s\n"
+            "  --batch    items per step (default 8)\n"
+            "  --steps    timed steps (5)      --threads  CPU threads (0 = all)\n"
+            "  --text-len text/caption tokens incl. SOS/EOS (default 16)\n"
+            "  --help, --version\n");
 }
 
 typedef struct bench_args {
@@ -85,16 +88,19 @@ static void make_batch(const train_model *m, const bench_args *a, bench_batch *b
     }
 }
 
+static const char *const all_tasks[] = {"xmr", "tgir", "scr", "fic", "ntm"};
+
 static tl_status step(train_model *m, train_arena *ar, const bench_args *a, const bench_batch *b,
-                      double *loss, tl_error *err) {
+                      int s, double *loss, tl_error *err) {
     int B = a->batch, L = a->text_len;
-    if (!strcmp(a->task, "tgir"))
+    const char *task = strcmp(a->task, "all") ? a->task : all_tasks[s % 5];
+    if (!strcmp(task, "tgir"))
         return train_tgir_step(m, ar, b->pixels, b->ids, L, b->pixels, B, NULL, loss, err);
-    if (!strcmp(a->task, "scr"))
+    if (!strcmp(task, "scr"))
         return train_scr_step(m, ar, b->pixels, b->ids, L, b->labels, B, NULL, loss, err);
-    if (!strcmp(a->task, "fic"))
+    if (!strcmp(task, "fic"))
         return train_fic_step(m, ar, b->pixels, b->ids, B, L, NULL, loss, err);
-    if (!strcmp(a->task, "ntm")) return train_ntm_step(m, ar, b->x, b->gallery, 3, B, loss, err);
+    if (!strcmp(task, "ntm")) return train_ntm_step(m, ar, b->x, b->gallery, 3, B, loss, err);
     return train_xmr_step(m, ar, b->pixels, b->ids, L, B, NULL, loss, err);
 }
 
@@ -126,7 +132,7 @@ int main(int argc, char **argv) {
     for (int s = 0; s <= a.steps && !rc; s++) { /* step 0 warms up */
         double loss, t0 = now();
         train_model_zero_grad(&m);
-        rc = step(&m, &ar, &a, &b, &loss, &err) != TL_OK;
+        rc = step(&m, &ar, &a, &b, s, &loss, &err) != TL_OK;
         double t1 = now();
         adamw_step(&opt, 1e-5);
         fb[s] = t1 - t0, up[s] = now() - t1;
@@ -137,10 +143,14 @@ int main(int argc, char **argv) {
     if (rc)
         fprintf(stderr, "bench_train: %s\n", err.message);
     else {
+        double total = 0;
+        for (int s = 1; s <= a.steps; s++) total += fb[s] + up[s];
         qsort(fb + 1, (size_t)a.steps, sizeof *fb, by_value);
         qsort(up + 1, (size_t)a.steps, sizeof *up, by_value);
-        printf("%s batch %d: forward+backward median %.3f s (min %.3f), adamw median %.3f s\n",
-               a.task, a.batch, fb[1 + a.steps / 2], fb[1], up[1 + a.steps / 2]);
+        printf("%s batch %d: forward+backward median %.3f s (min %.3f), adamw median %.3f s, "
+               "%.1f samples/s\n",
+               a.task, a.batch, fb[1 + a.steps / 2], fb[1], up[1 + a.steps / 2],
+               a.batch * a.steps / total);
     }
     free(fb), free(up), free(b.pixels), free(b.ids), free(b.labels), free(b.x), free(b.gallery);
     train_arena_free(&ar);
