@@ -11,6 +11,7 @@ int cmd_compose(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_caption(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_index(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_session(int argc, char **argv);

@@ -10,6 +10,7 @@ static const cli_command commands[] = {
     {"classify", "sub-category probabilities of an image", cmd_classify},
     {"caption", "caption an image", cmd_caption},
     {"embed", "print CLIP embeddings of texts and images", cmd_embed},
+    {"eval", "evaluate a checkpoint on a data set split", cmd_eval},
     {"index", "build, inspect and verify index directories", cmd_index},
     {"search", "search an index directory by text, image or item", cmd_search},
     {"session", "replay a multi-turn search over a gallery", cmd_session},

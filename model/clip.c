@@ -194,33 +194,38 @@ static void residual_linear(tl_backend *be, float *y, const float *x, const floa
 
 tl_status clip_layer_attn_forward(tl_backend *be, const clip_tower *t, int l, float *zp,
                                   const float *z, int B, int T, int causal, const int *key_len,
-                                  clip_scratch *s, tl_error *err) {
+                                  const clip_layer_record *rec, clip_scratch *s, tl_error *err) {
     const clip_layer_w *w = &t->layers[l];
     int M = B * T, D = t->width;
     size_t md = (size_t)M * D;
-    float *buf = clip_arena_reserve(s, &s->layer, 4 * md, err);
-    if (!buf) return TL_ERR_NOMEM;
-    float *ln = buf, *q = buf + md, *k = buf + 2 * md, *v = buf + 3 * md;
-    be->layernorm(be, ln, z, w->ln1_w, w->ln1_b, M, D, t->eps); /* ln [M,D] */
-    be->linear(be, q, 0, ln, 0, w->q_w, w->q_b, M, D, D, 0);    /* q,k,v [M,D] */
-    be->linear(be, k, 0, ln, 0, w->k_w, w->k_b, M, D, D, 0);
-    be->linear(be, v, 0, ln, 0, w->v_w, w->v_b, M, D, D, 0);
-    float *att = ln; /* [M,D], heads concatenated */
-    be->attention(be, att, q, D, k, v, D, B, T, T, t->heads, t->head_dim, causal, key_len, NULL);
+    float *buf = rec ? NULL : clip_arena_reserve(s, &s->layer, 4 * md, err);
+    if (!rec && !buf) return TL_ERR_NOMEM;
+    float *ln = rec ? rec->ln1 : buf, *qkv = rec ? rec->qkv : buf + md; /* [M,D], [M,3D] */
+    float *att = rec ? rec->att : ln; /* [M,D], heads concatenated */
+    be->layernorm(be, ln, z, w->ln1_w, w->ln1_b, M, D, t->eps);
+    be->linear(be, qkv, 3 * D, ln, 0, w->q_w, w->q_b, M, D, D, 0);
+    be->linear(be, qkv + D, 3 * D, ln, 0, w->k_w, w->k_b, M, D, D, 0);
+    be->linear(be, qkv + 2 * D, 3 * D, ln, 0, w->v_w, w->v_b, M, D, D, 0);
+    be->attention(be, att, qkv, 3 * D, qkv + D, qkv + 2 * D, 3 * D, B, T, T, t->heads, t->head_dim,
+                  causal, key_len, rec ? rec->probs : NULL);
     residual_linear(be, zp, z, att, M, D, D, w->out_w, w->out_b);
     return TL_OK;
 }
 
 tl_status clip_layer_mlp_forward(tl_backend *be, const clip_tower *t, int l, float *out,
-                                 const float *zp, int B, int T, clip_scratch *s, tl_error *err) {
+                                 const float *zp, int B, int T, const clip_layer_record *rec,
+                                 clip_scratch *s, tl_error *err) {
     const clip_layer_w *w = &t->layers[l];
     int M = B * T, D = t->width, I = t->mlp;
-    float *buf = clip_arena_reserve(s, &s->layer, (size_t)M * (D + I), err);
-    if (!buf) return TL_ERR_NOMEM;
-    float *ln = buf, *h = buf + (size_t)M * D;
+    size_t mi = (size_t)M * I;
+    float *buf = rec ? NULL : clip_arena_reserve(s, &s->layer, (size_t)M * D + mi, err);
+    if (!rec && !buf) return TL_ERR_NOMEM;
+    float *ln = rec ? rec->ln2 : buf, *h = rec ? rec->act : buf + (size_t)M * D;
+    float *pre = rec ? rec->fc1 : h; /* [M,I] quick_gelu input, kept apart when recorded */
     be->layernorm(be, ln, zp, w->ln2_w, w->ln2_b, M, D, t->eps); /* ln [M,D] */
-    be->linear(be, h, 0, ln, 0, w->fc1_w, w->fc1_b, M, D, I, 0); /* h [M,I] */
-    be->quick_gelu(be, h, (size_t)M * I);
+    be->linear(be, pre, 0, ln, 0, w->fc1_w, w->fc1_b, M, D, I, 0);
+    if (pre != h) memcpy(h, pre, mi * sizeof *h);
+    be->quick_gelu(be, h, mi);
     residual_linear(be, out, zp, h, M, I, D, w->fc2_w, w->fc2_b);
     return TL_OK;
 }
@@ -231,20 +236,19 @@ static tl_status tower_forward(tl_backend *be, const clip_tower *t, float *z, in
                                tl_error *err) {
     if (hook) hook(hook_ctx, 0, z, B, T, t->width);
     for (int l = 0; l < t->n_layers; l++) {
-        tl_status st = clip_layer_attn_forward(be, t, l, z, z, B, T, causal, NULL, s, err);
-        if (!st) st = clip_layer_mlp_forward(be, t, l, z, z, B, T, s, err);
+        tl_status st = clip_layer_attn_forward(be, t, l, z, z, B, T, causal, NULL, NULL, s, err);
+        if (!st) st = clip_layer_mlp_forward(be, t, l, z, z, B, T, NULL, s, err);
         if (st) return st;
         if (hook) hook(hook_ctx, l + 1, z, B, T, t->width);
     }
     return TL_OK;
 }
 
-/* pooled[B,D] = LN(z rows `rows`), embeds[B,P] = pooled·projᵀ (either may be NULL). */
-static tl_status pool_and_project(tl_backend *be, const float *z, const int32_t *rows, int B, int D,
-                                  float eps, const float *ln_w, const float *ln_b,
-                                  const float *proj, int P, float *pooled, float *embeds,
-                                  clip_scratch *s, tl_error *err) {
-    float *tmp = clip_arena_reserve(s, &s->layer, (size_t)B * D, err);
+tl_status clip_pool_and_project(tl_backend *be, const float *z, const int32_t *rows, int B, int D,
+                                float eps, const float *ln_w, const float *ln_b, const float *proj,
+                                int P, float *gathered, float *pooled, float *embeds,
+                                clip_scratch *s, tl_error *err) {
+    float *tmp = gathered ? gathered : clip_arena_reserve(s, &s->layer, (size_t)B * D, err);
     if (!tmp) return TL_ERR_NOMEM;
     float *out = pooled ? pooled : tmp;
     be->gather_rows(be, tmp, z, rows, B, D);
@@ -256,15 +260,17 @@ static tl_status pool_and_project(tl_backend *be, const float *z, const int32_t 
 /* ---- vision ---- */
 
 tl_status clip_vision_embed(tl_backend *be, const clip_vision_w *w, float *z, const float *pixels,
-                            int B, clip_scratch *s, tl_error *err) {
+                            int B, const clip_embed_record *rec, clip_scratch *s, tl_error *err) {
     int T = w->tokens, D = w->tower.width, K = w->channels * w->patch * w->patch;
-    float *patches = clip_arena_reserve(s, &s->layer, (size_t)B * T * K, err); /* [B,T,K] */
+    /* patches [B,T,K]; emb [B,T,D] before the norm (z itself unless recorded) */
+    float *patches = rec ? rec->patches : clip_arena_reserve(s, &s->layer, (size_t)B * T * K, err);
     if (!patches) return TL_ERR_NOMEM;
+    float *emb = rec ? rec->emb : z;
     be->im2col_patches(be, patches, pixels, B, w->channels, w->image_size, w->patch, 1);
-    be->linear(be, z, 0, patches, 0, w->patch_w, NULL, B * T, K, D, 0); /* CLS rows stay 0 */
-    be->add_rows_periodic(be, z, w->pos_emb, B * T, T, D);
-    for (int b = 0; b < B; b++) be->axpy(be, z + (size_t)b * T * D, w->class_emb, 1.0f, D);
-    be->layernorm(be, z, z, w->pre_ln_w, w->pre_ln_b, B * T, D, w->tower.eps);
+    be->linear(be, emb, 0, patches, 0, w->patch_w, NULL, B * T, K, D, 0); /* CLS rows stay 0 */
+    be->add_rows_periodic(be, emb, w->pos_emb, B * T, T, D);
+    for (int b = 0; b < B; b++) be->axpy(be, emb + (size_t)b * T * D, w->class_emb, 1.0f, D);
+    be->layernorm(be, z, emb, w->pre_ln_w, w->pre_ln_b, B * T, D, w->tower.eps);
     return TL_OK;
 }
 
@@ -273,9 +279,9 @@ tl_status clip_vision_head(tl_backend *be, const clip_vision_w *w, const float *
     int32_t *rows = malloc((size_t)B * sizeof *rows);
     if (!rows) return tl_fail(err, TL_ERR_NOMEM, "vision head: out of memory");
     for (int b = 0; b < B; b++) rows[b] = b * w->tokens; /* the CLS token of each image */
-    tl_status st =
-        pool_and_project(be, z, rows, B, w->tower.width, w->tower.eps, w->post_ln_w, w->post_ln_b,
-                         w->proj, w->projection_dim, pooled, embeds, s, err);
+    tl_status st = clip_pool_and_project(be, z, rows, B, w->tower.width, w->tower.eps, w->post_ln_w,
+                                         w->post_ln_b, w->proj, w->projection_dim, NULL, pooled,
+                                         embeds, s, err);
     free(rows);
     return st;
 }
@@ -286,7 +292,7 @@ tl_status clip_vision_forward(tl_backend *be, const clip_vision_w *w, const floa
     int T = w->tokens, D = w->tower.width;
     float *z = clip_arena_reserve(s, &s->tower, (size_t)B * T * D, err); /* [B,T,D] */
     if (!z) return TL_ERR_NOMEM;
-    tl_status st = clip_vision_embed(be, w, z, pixels, B, s, err);
+    tl_status st = clip_vision_embed(be, w, z, pixels, B, NULL, s, err);
     if (!st) st = tower_forward(be, &w->tower, z, B, T, 0, s, hook, hook_ctx, err);
     if (!st) st = clip_vision_head(be, w, z, B, pooled, embeds, s, err);
     return st;
@@ -314,9 +320,9 @@ tl_status clip_text_head(tl_backend *be, const clip_text_w *w, const float *z, i
     int32_t *rows = malloc((size_t)B * sizeof *rows);
     if (!rows) return tl_fail(err, TL_ERR_NOMEM, "text head: out of memory");
     for (int b = 0; b < B; b++) rows[b] = b * T + pool_pos[b];
-    tl_status st =
-        pool_and_project(be, z, rows, B, w->tower.width, w->tower.eps, w->final_ln_w, w->final_ln_b,
-                         w->proj, w->projection_dim, pooled, embeds, s, err);
+    tl_status st = clip_pool_and_project(be, z, rows, B, w->tower.width, w->tower.eps,
+                                         w->final_ln_w, w->final_ln_b, w->proj, w->projection_dim,
+                                         NULL, pooled, embeds, s, err);
     free(rows);
     return st;
 }

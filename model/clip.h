@@ -82,24 +82,55 @@ void clip_scratch_free(clip_scratch *s);
  * Arenas other than s->layer/s->tower (a caller's own) are freed with s->be->free(a->p). */
 float *clip_arena_reserve(clip_scratch *s, clip_arena *a, size_t floats, tl_error *err);
 
+/* What a layer step keeps for a backward pass (training): caller buffers of M = B·T rows. The
+ * inference path passes NULL and the step uses the scratch instead. */
+typedef struct clip_layer_record {
+    float *ln1;   /* [M, D] LN1(z) */
+    float *qkv;   /* [M, 3D]: Q | K | V */
+    float *probs; /* [B, H, T, T] attention probabilities */
+    float *att;   /* [M, D] attention output, heads concatenated */
+    float *ln2;   /* [M, D] LN2(z') */
+    float *fc1;   /* [M, I] fc1 output (quick_gelu input) */
+    float *act;   /* [M, I] quick_gelu output */
+} clip_layer_record;
+
 /* zp[B,T,D] = z + out_proj(MHA(LN1(z))), z [B,T,D]; zp may equal z. causal: text mask;
- * key_len: per-item key counts or NULL. */
+ * key_len: per-item key counts or NULL. rec: NULL, or ln1, qkv, probs and att are kept there
+ * (then s may be NULL). */
 tl_status clip_layer_attn_forward(tl_backend *be, const clip_tower *tower, int l, float *zp,
                                   const float *z, int B, int T, int causal, const int *key_len,
-                                  clip_scratch *s, tl_error *err);
+                                  const clip_layer_record *rec, clip_scratch *s, tl_error *err);
 
 /* out[B,T,D] = zp + fc2(quick_gelu(fc1(LN2(zp)))); out may equal zp. Callers with adapters
- * add their terms into out afterwards. */
+ * add their terms into out afterwards. rec: NULL, or ln2, fc1 and act are kept there (then s
+ * may be NULL). */
 tl_status clip_layer_mlp_forward(tl_backend *be, const clip_tower *tower, int l, float *out,
-                                 const float *zp, int B, int T, clip_scratch *s, tl_error *err);
+                                 const float *zp, int B, int T, const clip_layer_record *rec,
+                                 clip_scratch *s, tl_error *err);
 
 /* Optional per-layer capture: index 0 = the tower's input state (after pre_layrnorm for
  * vision, the embeddings for text), index l+1 = layer l's output; z is [B,T,D]. */
 typedef void (*clip_layer_hook)(void *ctx, int index, const float *z, int B, int T, int D);
 
-/* z[B,tokens,D] = pre_layrnorm(patches·Wᵀ with CLS prepended + positions), pixels [B,C,S,S]. */
+/* What clip_vision_embed keeps for a backward pass (training): caller buffers, or NULL on the
+ * inference path (then the scratch and z serve). */
+typedef struct clip_embed_record {
+    float *patches; /* [B·tokens, C·p·p] im2col rows, CLS rows zero */
+    float *emb;     /* [B·tokens, D] before pre_layrnorm */
+} clip_embed_record;
+
+/* z[B,tokens,D] = pre_layrnorm(patches·Wᵀ with CLS prepended + positions), pixels [B,C,S,S].
+ * rec: NULL, or the patches and embeddings are kept there (then s may be NULL). */
 tl_status clip_vision_embed(tl_backend *be, const clip_vision_w *w, float *z, const float *pixels,
-                            int B, clip_scratch *s, tl_error *err);
+                            int B, const clip_embed_record *rec, clip_scratch *s, tl_error *err);
+
+/* pooled[B,D] = LN(z rows `rows`) (weights ln_w, ln_b), embeds[B,P] = pooled·projᵀ; either
+ * output may be NULL. gathered: NULL (the scratch serves), or [B,D] keeping the gathered rows
+ * for a backward pass (then s may be NULL). */
+tl_status clip_pool_and_project(tl_backend *be, const float *z, const int32_t *rows, int B, int D,
+                                float eps, const float *ln_w, const float *ln_b, const float *proj,
+                                int P, float *gathered, float *pooled, float *embeds,
+                                clip_scratch *s, tl_error *err);
 
 /* pooled[B,D] = post_layernorm(z[:,0]) and embeds[B,P] = pooled·projᵀ from the last layer's
  * state z [B,tokens,D]; either output may be NULL. */

@@ -65,8 +65,8 @@ static tl_status decoder_set_memory(decoder *d, const float *memory, tl_error *e
                                         xaa_kv_scratch_floats(&xaa[0], d->Tv), err);
     if (!scratch) return TL_ERR_NOMEM;
     for (int l = 0; l < d->L; l++)
-        xaa_kv_forward(m->be, &xaa[l], d->xk + l * kv, d->xv + l * kv, memory + l * per_layer,
-                       d->Tv, scratch);
+        xaa_kv_forward(m->be, &xaa[l], d->xk + l * kv, d->xv + l * kv, d->D, memory + l * per_layer,
+                       d->Tv, NULL, scratch);
     return TL_OK;
 }
 
@@ -99,13 +99,13 @@ static tl_status decoder_mlp_adapters(decoder *d, int l, int n, tl_error *err) {
     size_t a = adapter_scratch_floats(tsa, n), x = xaa_attend_scratch_floats(xaa, 1, n);
     float *scratch = clip_arena_reserve(&m->scratch, &m->tasks->scratch, a > x ? a : x, err);
     if (!scratch) return TL_ERR_NOMEM;
-    tl_status st =
-        clip_layer_mlp_forward(m->be, &m->w.text.tower, l, d->x, d->xp, n, 1, &m->scratch, err);
+    tl_status st = clip_layer_mlp_forward(m->be, &m->w.text.tower, l, d->x, d->xp, n, 1, NULL,
+                                          &m->scratch, err);
     if (st) return st;
-    adapter_forward(m->be, tsa, d->x, d->xp, n, scratch);
+    adapter_forward(m->be, tsa, d->x, d->xp, n, NULL, scratch);
     size_t kv = (size_t)d->Tv * d->D; /* all hypotheses share the image: one batch of n queries */
-    xaa_attend_forward(m->be, xaa, d->x, d->xp, d->xk + l * kv, d->xv + l * kv, 1, n, d->Tv, NULL,
-                       NULL, scratch);
+    xaa_attend_forward(m->be, xaa, d->x, d->xp, d->xk + l * kv, d->xv + l * kv, d->D, 1, n, d->Tv,
+                       NULL, NULL, NULL, scratch);
     return TL_OK;
 }
 

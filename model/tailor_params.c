@@ -108,7 +108,7 @@ static void list_adapter(part_list *pl, adapter_params *a, int dim, int rank, co
     add_tensor(pl, &a->down_b, NULL, rank, 0, "%s.down.bias", prefix);
     add_tensor(pl, &a->up_w, NULL, dim, rank, "%s.up.weight", prefix);
     add_tensor(pl, &a->up_b, NULL, dim, 0, "%s.up.bias", prefix);
-    add_tensor(pl, NULL, &a->scale, 1, 0, "%s.scale", prefix);
+    add_tensor(pl, &a->scale, NULL, 1, 0, "%s.scale", prefix);
 }
 
 static void list_xaa(part_list *pl, xaa_params *x, int dq, int dc, int heads, int rank,

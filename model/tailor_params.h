@@ -15,7 +15,7 @@ typedef struct adapter_params {
     const float *ln_w, *ln_b;     /* [dim] */
     const float *down_w, *down_b; /* [rank, dim], [rank] */
     const float *up_w, *up_b;     /* [dim, rank], [dim] */
-    float scale;                  /* host copy of the [1] tensor */
+    const float *scale;           /* [1] */
 } adapter_params;
 
 /* Cross-attention adapter of a stream of width dq reading a stream of width dc. */

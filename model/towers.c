@@ -1,12 +1,13 @@
 /* The encoders in FAME-ViL's modes (MODEL.md §2): contrastive (each tower alone with TSA_task),
- * fusion (lock-step, XAA both ways) and generative with teacher forcing, built from clip.h's
- * per-layer steps plus adapter.h. Not for: cached caption decoding (decode.c) or the API. */
+ * fusion (lock-step, XAA both ways) and generative (teacher forcing) in modes.c's order, from
+ * clip.h's layer steps and adapter.h. Not for: cached caption decoding (decode.c) or the API. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapter.h"
 #include "heads.h"
+#include "modes.h"
 #include "tasks_internal.h"
 
 /* One tower's state during a task forward. */
@@ -26,18 +27,18 @@ static float *reserve_scratch(tl_model *m, size_t floats, tl_error *err) {
 /* zp = z + MHSA(LN1(z)). */
 static tl_status stream_attn(tl_model *m, stream *s, int l, tl_error *err) {
     return clip_layer_attn_forward(m->be, s->tower, l, s->zp, s->z, s->B, s->T, s->causal, NULL,
-                                   &m->scratch, err);
+                                   NULL, &m->scratch, err);
 }
 
 /* out = zp + MLP(LN2(zp)) + TSA(zp) (out may be s->z or another buffer, never s->zp). */
 static tl_status stream_mlp_tsa(tl_model *m, stream *s, int l, float *out, tl_error *err) {
     tl_status st =
-        clip_layer_mlp_forward(m->be, s->tower, l, out, s->zp, s->B, s->T, &m->scratch, err);
+        clip_layer_mlp_forward(m->be, s->tower, l, out, s->zp, s->B, s->T, NULL, &m->scratch, err);
     if (st || !s->tsa) return st;
     int rows = s->B * s->T;
     float *scratch = reserve_scratch(m, adapter_scratch_floats(&s->tsa[l], rows), err);
     if (!scratch) return TL_ERR_NOMEM;
-    adapter_forward(m->be, &s->tsa[l], out, s->zp, rows, scratch);
+    adapter_forward(m->be, &s->tsa[l], out, s->zp, rows, NULL, scratch);
     return TL_OK;
 }
 
@@ -57,7 +58,7 @@ static tl_status stream_xaa(tl_model *m, stream *s, int l, const float *y, int T
         rest = probs + probs_n;
         memset(out, 0, out_n * sizeof *out);
     }
-    xaa_forward(m->be, x, out, s->zp, y, B, T, Ty, key_len, probs, rest);
+    xaa_forward(m->be, x, out, s->zp, y, B, T, Ty, key_len, probs, NULL, rest);
     if (tracing) {
         int dims[4] = {B, T, x->dq}, pdims[4] = {B, x->heads, T, Ty};
         tasks_trace(m, out, dims, 3, "%s%s_xaa", prefix, s->name);
@@ -120,7 +121,7 @@ tl_status task_vision_forward(tl_model *m, int task, const float *pixels, int B,
     float *state = clip_arena_reserve(&m->scratch, &m->tasks->state, 2 * n, err);
     if (!state) return TL_ERR_NOMEM;
     stream s = vision_stream(m, tsa_of(&m->tasks->p->vision, task), NULL, state, state + n, B);
-    tl_status st = clip_vision_embed(m->be, w, s.z, pixels, B, &m->scratch, err);
+    tl_status st = clip_vision_embed(m->be, w, s.z, pixels, B, NULL, &m->scratch, err);
     if (!st) st = stream_contrastive(m, &s, task, memory, err);
     if (!st && embeds) st = clip_vision_head(m->be, w, s.z, B, NULL, embeds, &m->scratch, err);
     return st;
@@ -153,24 +154,60 @@ tl_status task_text_forward(tl_model *m, int task, const int32_t *ids, int ids_s
     return st;
 }
 
-/* One fusion layer: both self-attentions, then in each stream MLP + TSA + XAA reading the
- * other stream's z' (vision queries see text keys 0..EOS). */
-static tl_status fusion_layer(tl_model *m, stream *v, stream *t, int l, const int *text_keys,
-                              int task, tl_error *err) {
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "fusion.%s.layer%d.", tl_task_name(task), l);
-    tl_status st = stream_attn(m, v, l, err);
-    if (!st) st = stream_attn(m, t, l, err);
-    if (st) return st;
-    trace_state(m, v, v->zp, "vision_z_prime", prefix);
-    trace_state(m, t, t->zp, "text_z_prime", prefix);
-    st = stream_mlp_tsa(m, v, l, v->z, err);
-    if (!st) st = stream_xaa(m, v, l, t->zp, t->T, text_keys, prefix, err);
-    if (!st) st = stream_mlp_tsa(m, t, l, t->z, err);
-    if (!st) st = stream_xaa(m, t, l, v->zp, v->T, NULL, prefix, err);
-    trace_state(m, v, v->z, "vision_out", prefix);
-    trace_state(m, t, t->z, "text_out", prefix);
+/* The streams of a fusion or generative forward, for modes.c's step order. */
+typedef struct mode_run {
+    tl_model *m;
+    stream *s[2];         /* by mode_stream (no vision stream in generative mode) */
+    const int *text_keys; /* fusion: the text keys vision queries see */
+    const float *memory;  /* generative: [L, B, Tv, Dv] vision layer outputs; else NULL */
+    int Tv;
+    char prefix[64]; /* of trace names */
+    tl_error *err;
+} mode_run;
+
+/* z' of stream i, traced as {prefix}{name}_z_prime. */
+static tl_status run_attn(void *ctx, mode_stream i, int l) {
+    mode_run *r = ctx;
+    stream *s = r->s[i];
+    tl_status st = stream_attn(r->m, s, l, r->err);
+    char what[32];
+    snprintf(what, sizeof what, "%s_z_prime", s->name);
+    if (!st) trace_state(r->m, s, s->zp, what, r->prefix);
     return st;
+}
+
+static tl_status run_mlp_tsa(void *ctx, mode_stream i, int l) {
+    mode_run *r = ctx;
+    return stream_mlp_tsa(r->m, r->s[i], l, r->s[i]->z, r->err);
+}
+
+/* XAA of stream i over the other stream's z' (fusion) or vision layer l's output. */
+static tl_status run_xaa(void *ctx, mode_stream i, int l) {
+    mode_run *r = ctx;
+    stream *s = r->s[i];
+    if (r->memory) {
+        size_t per_layer = (size_t)s->B * r->Tv * r->m->w.vision.tower.width;
+        return stream_xaa(r->m, s, l, r->memory + l * per_layer, r->Tv, NULL, r->prefix, r->err);
+    }
+    const stream *y = r->s[MODE_TEXT - i];
+    const int *keys = i == MODE_VISION ? r->text_keys : NULL;
+    return stream_xaa(r->m, s, l, y->zp, y->T, keys, r->prefix, r->err);
+}
+
+static const mode_steps inference_steps = {run_attn, run_mlp_tsa, run_xaa};
+
+/* Every fusion layer (modes.c's order; vision queries see text keys 0..EOS). */
+static tl_status fusion_layers(tl_model *m, stream *v, stream *t, const int *text_keys, int task,
+                               tl_error *err) {
+    mode_run r = {m, {v, t}, text_keys, NULL, 0, "", err};
+    for (int l = 0; l < v->tower->n_layers; l++) {
+        snprintf(r.prefix, sizeof r.prefix, "fusion.%s.layer%d.", tl_task_name(task), l);
+        tl_status st = mode_fusion_layer(&inference_steps, &r, l);
+        if (st) return st;
+        trace_state(m, v, v->z, "vision_out", r.prefix);
+        trace_state(m, t, t->z, "text_out", r.prefix);
+    }
+    return TL_OK;
 }
 
 /* fused = projected CLS + projected EOS of the fusion streams (either output may be NULL). */
@@ -203,11 +240,10 @@ tl_status task_fusion_forward(tl_model *m, int task, const float *pixels, const 
     stream v = vision_stream(m, p->vision.tsa[task], p->vision.xaa, state, state + nv, B);
     stream t =
         text_stream(m, p->text.tsa[task], p->text.xaa, state + 2 * nv, state + 2 * nv + nt, B);
-    tl_status st = clip_vision_embed(m->be, &m->w.vision, v.z, pixels, B, &m->scratch, err);
+    tl_status st = clip_vision_embed(m->be, &m->w.vision, v.z, pixels, B, NULL, &m->scratch, err);
     if (!st) st = text_stream_start(m, &t, ids, ids_stride, eos, err);
     for (int b = 0; b < B && !st; b++) text_keys[b] = eos[b] + 1;
-    for (int l = 0; l < m->w.vision.tower.n_layers && !st; l++)
-        st = fusion_layer(m, &v, &t, l, text_keys, task, err);
+    if (!st) st = fusion_layers(m, &v, &t, text_keys, task, err);
     if (!st) st = fusion_heads(m, &v, &t, eos, image_embeds, text_embeds, fused, err);
     free(eos);
     return st;
@@ -217,17 +253,12 @@ tl_status task_fusion_forward(tl_model *m, int task, const float *pixels, const 
  * layer l reading vision layer l's output memory[l] (no mask). */
 static tl_status generative_text_layers(tl_model *m, stream *s, const float *memory, int Tv,
                                         tl_error *err) {
-    size_t per_layer = (size_t)s->B * Tv * m->w.vision.tower.width;
+    mode_run r = {m, {NULL, s}, NULL, memory, Tv, "", err};
     for (int l = 0; l < s->tower->n_layers; l++) {
-        char prefix[64];
-        snprintf(prefix, sizeof prefix, "generative.layer%d.", l);
-        tl_status st = stream_attn(m, s, l, err);
+        snprintf(r.prefix, sizeof r.prefix, "generative.layer%d.", l);
+        tl_status st = mode_generative_layer(&inference_steps, &r, l);
         if (st) return st;
-        trace_state(m, s, s->zp, "text_z_prime", prefix);
-        st = stream_mlp_tsa(m, s, l, s->z, err);
-        if (!st) st = stream_xaa(m, s, l, memory + l * per_layer, Tv, NULL, prefix, err);
-        if (st) return st;
-        trace_state(m, s, s->z, "text_out", prefix);
+        trace_state(m, s, s->z, "text_out", r.prefix);
     }
     return TL_OK;
 }

@@ -10,41 +10,30 @@
 
 #include <stdint.h>
 
+#include "adapter.h"
+#include "clip.h"
 #include "error.h"
 #include "train_arena.h"
 #include "train_model.h"
 
 /* ---- adapter: out += s·(up·relu(down·LN(x) + b_down) + b_up) ---- */
-typedef struct tr_adapter_acts {
-    float *ln;  /* [M, D] LN(x) */
-    float *pre; /* [M, r] down output (relu input) */
-    float *hid; /* [M, r] relu output */
-    float *up;  /* [M, D] up output, before the scale */
-} tr_adapter_acts;
-
-/* x, out [M, D] (out may not alias x). */
+/* x, out [M, D] (out may not alias x); adapter.c's adapter_forward keeping acts. */
 tl_status tr_adapter_forward(tl_backend *be, train_arena *ar, const tr_adapter *a,
-                             tr_adapter_acts *acts, float *out, const float *x, int M);
+                             adapter_record *acts, float *out, const float *x, int M);
 /* dx [M, D] += from dout [M, D]; x as in the forward. */
 void tr_adapter_backward(tl_backend *be, train_arena *ar, const tr_adapter *a,
-                         const tr_adapter_acts *acts, float *dx, const float *dout, const float *x,
+                         const adapter_record *acts, float *dx, const float *dout, const float *x,
                          int M);
 
 /* ---- XAA: out += A(concat_h softmax(Q_h K_hᵀ/√d + mask) V_h) ---- */
 typedef struct tr_xaa_acts {
     int B, Tq, Tk;
     const int *key_len; /* borrowed, or NULL */
-    float *ln_q;        /* [B·Tq, Dq] */
-    float *q;           /* [B·Tq, Dq] */
-    float *ln_kv;       /* [B·Tk, Dc] */
-    float *kv;          /* [B·Tk, 2·Dq]: K | V */
-    float *probs;       /* [B, H, Tq, Tk] */
-    float *att;         /* [B·Tq, Dq] heads concatenated */
-    tr_adapter_acts adapter;
+    xaa_record rec;     /* what adapter.c's xaa_forward keeps */
 } tr_xaa_acts;
 
 /* zp [B, Tq, Dq] queries, y [B, Tk, Dc] the other stream; key_len: keys ≥ key_len[b] masked
- * (NULL: none; borrowed until the backward). out [B, Tq, Dq]. */
+ * (NULL: none; borrowed until the backward). out [B, Tq, Dq]. adapter.c's xaa_forward. */
 tl_status tr_xaa_forward(tl_backend *be, train_arena *ar, const tr_xaa *x, tr_xaa_acts *acts,
                          float *out, const float *zp, const float *y, int B, int Tq, int Tk,
                          const int *key_len);
@@ -55,19 +44,13 @@ void tr_xaa_backward(tl_backend *be, train_arena *ar, const tr_xaa *x, const tr_
 /* ---- one pre-LN layer: zp = z + MHSA(LN1(z)); out = zp + MLP(LN2(zp)) (+ adapters) ---- */
 typedef struct tr_layer_acts {
     int B, T, causal;
-    const float *z; /* [M, D] the layer's input (borrowed: embeddings or previous out) */
-    float *ln1;     /* [M, D] */
-    float *qkv;     /* [M, 3D]: Q | K | V */
-    float *probs;   /* [B, H, T, T] */
-    float *att;     /* [M, D] heads concatenated */
-    float *zp;      /* [M, D] z' */
-    float *ln2;     /* [M, D] */
-    float *fc1;     /* [M, I] fc1 output (quick_gelu input) */
-    float *act;     /* [M, I] quick_gelu output */
-    float *out;     /* [M, D] layer output */
-    float *dzp;     /* [M, D] gradient of z' (zeroed; adapters and XAA add to it) */
-    float *dout;    /* [M, D] gradient of out (zeroed; the next layer or head adds to it) */
-    tr_adapter_acts tsa;
+    const float *z;        /* [M, D] the layer's input (borrowed: embeddings or previous out) */
+    clip_layer_record rec; /* what clip.c's layer steps keep */
+    float *zp;             /* [M, D] z' */
+    float *out;            /* [M, D] layer output */
+    float *dzp;            /* [M, D] gradient of z' (zeroed; adapters and XAA add to it) */
+    float *dout;           /* [M, D] gradient of out (zeroed; the next layer or head adds to it) */
+    adapter_record tsa;
     tr_xaa_acts xaa;
 } tr_layer_acts;
 
@@ -78,7 +61,8 @@ tl_status tr_layer_attn_forward(tl_backend *be, train_arena *ar, const tr_tower 
 void tr_layer_attn_backward(tl_backend *be, train_arena *ar, const tr_tower *t, int l,
                             const tr_layer_acts *acts, float *dz);
 
-/* acts->out = zp + fc2(quick_gelu(fc1(LN2(zp)))); adapters add into acts->out afterwards. */
+/* acts->out = zp + fc2(quick_gelu(fc1(LN2(zp)))); adapters add into acts->out afterwards.
+ * Both forwards are clip.c's layer steps with acts->rec as their record. */
 tl_status tr_layer_mlp_forward(tl_backend *be, train_arena *ar, const tr_tower *t, int l,
                                tr_layer_acts *acts);
 /* acts->dzp += from acts->dout (the residual and the MLP). */
@@ -87,10 +71,9 @@ void tr_layer_mlp_backward(tl_backend *be, train_arena *ar, const tr_tower *t, i
 
 /* ---- embeddings ---- */
 typedef struct tr_vision_embed_acts {
-    float *patches; /* [B·tokens, C·p·p], CLS rows zero */
-    float *emb;     /* [B·tokens, D] before pre_layrnorm */
-    float *z;       /* [B·tokens, D] the tower input */
-    float *dz;      /* its gradient (zeroed) */
+    clip_embed_record rec; /* patches and embeddings before pre_layrnorm */
+    float *z;              /* [B·tokens, D] the tower input */
+    float *dz;             /* its gradient (zeroed) */
 } tr_vision_embed_acts;
 
 /* pixels [B, C, S, S] -> acts->z = pre_layrnorm(patch·Wᵀ, CLS prepended, + positions). */

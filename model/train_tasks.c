@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clip.h" /* clip_text_pool_position */
+#include "modes.h"
 #include "train_heads.h"
 #include "train_layers.h"
 
@@ -52,11 +53,16 @@ static void mlp_tsa_backward(tl_backend *be, train_arena *ar, stream *s, int l) 
         tr_adapter_backward(be, ar, &s->tsa[l], &a->tsa, a->dzp, a->dout, a->zp, s->B * s->T);
 }
 
+/* acts[l].zp = z + MHSA(LN1(z)) from layer l's input. */
+static tl_status attn_forward(tl_backend *be, train_arena *ar, stream *s, int l) {
+    return tr_layer_attn_forward(be, ar, s->t, l, &s->acts[l], layer_in(s, l), s->B, s->T,
+                                 s->causal);
+}
+
 static tl_status stream_contrastive_forward(tl_backend *be, train_arena *ar, stream *s) {
     tl_status st = TL_OK;
     for (int l = 0; l < s->t->n_layers && !st; l++) {
-        st = tr_layer_attn_forward(be, ar, s->t, l, &s->acts[l], layer_in(s, l), s->B, s->T,
-                                   s->causal);
+        st = attn_forward(be, ar, s, l);
         if (!st) st = mlp_tsa_forward(be, ar, s, l);
     }
     return st;
@@ -69,24 +75,44 @@ static void stream_contrastive_backward(tl_backend *be, train_arena *ar, stream 
     }
 }
 
-/* Fusion (γ = 1): per layer both self-attentions, then MLP + TSA + XAA of each stream reading
- * the other's z' (vision queries see text keys 0..EOS). */
+/* The streams of a fusion or generative step, for modes.c's step order. */
+typedef struct mode_run {
+    tl_backend *be;
+    train_arena *ar;
+    stream *s[2];         /* by mode_stream */
+    const int *text_keys; /* fusion: the text keys vision queries see */
+    int generative;       /* the XAA reads vision layer l's output instead of its z' */
+} mode_run;
+
+static tl_status run_attn(void *ctx, mode_stream i, int l) {
+    mode_run *r = ctx;
+    return attn_forward(r->be, r->ar, r->s[i], l);
+}
+
+static tl_status run_mlp_tsa(void *ctx, mode_stream i, int l) {
+    mode_run *r = ctx;
+    return mlp_tsa_forward(r->be, r->ar, r->s[i], l);
+}
+
+static tl_status run_xaa(void *ctx, mode_stream i, int l) {
+    mode_run *r = ctx;
+    stream *s = r->s[i];
+    const stream *o = r->s[MODE_TEXT - i];
+    tr_layer_acts *a = &s->acts[l];
+    const float *y = r->generative ? o->acts[l].out : o->acts[l].zp;
+    const int *keys = i == MODE_VISION ? r->text_keys : NULL;
+    return tr_xaa_forward(r->be, r->ar, &s->xaa[l], &a->xaa, a->out, a->zp, y, s->B, s->T, o->T,
+                          keys);
+}
+
+static const mode_steps training_steps = {run_attn, run_mlp_tsa, run_xaa};
+
+/* Fusion (γ = 1) in modes.c's order; vision queries see text keys 0..EOS. */
 static tl_status fusion_forward(tl_backend *be, train_arena *ar, stream *v, stream *t,
                                 const int *text_keys) {
+    mode_run r = {be, ar, {v, t}, text_keys, 0};
     tl_status st = TL_OK;
-    for (int l = 0; l < v->t->n_layers && !st; l++) {
-        tr_layer_acts *av = &v->acts[l], *at = &t->acts[l];
-        st = tr_layer_attn_forward(be, ar, v->t, l, av, layer_in(v, l), v->B, v->T, 0);
-        if (!st) st = tr_layer_attn_forward(be, ar, t->t, l, at, layer_in(t, l), t->B, t->T, 1);
-        if (!st) st = mlp_tsa_forward(be, ar, v, l);
-        if (!st)
-            st = tr_xaa_forward(be, ar, &v->xaa[l], &av->xaa, av->out, av->zp, at->zp, v->B, v->T,
-                                t->T, text_keys);
-        if (!st) st = mlp_tsa_forward(be, ar, t, l);
-        if (!st)
-            st = tr_xaa_forward(be, ar, &t->xaa[l], &at->xaa, at->out, at->zp, av->zp, t->B, t->T,
-                                v->T, NULL);
-    }
+    for (int l = 0; l < v->t->n_layers && !st; l++) st = mode_fusion_layer(&training_steps, &r, l);
     return st;
 }
 
@@ -352,17 +378,13 @@ tl_status train_scr_step(train_model *m, train_arena *ar, const float *pixels, c
     return nomem(ar, TL_OK, err);
 }
 
-/* Generative text layers: causal, TSA_fic, XAA of layer l reading vision layer l's output. */
+/* Generative text layers in modes.c's order: causal, TSA_fic, XAA of layer l reading vision
+ * layer l's output. */
 static tl_status generative_forward(tl_backend *be, train_arena *ar, stream *v, stream *t) {
+    mode_run r = {be, ar, {v, t}, NULL, 1};
     tl_status st = TL_OK;
-    for (int l = 0; l < t->t->n_layers && !st; l++) {
-        tr_layer_acts *at = &t->acts[l];
-        st = tr_layer_attn_forward(be, ar, t->t, l, at, layer_in(t, l), t->B, t->T, 1);
-        if (!st) st = mlp_tsa_forward(be, ar, t, l);
-        if (!st)
-            st = tr_xaa_forward(be, ar, &t->xaa[l], &at->xaa, at->out, at->zp, v->acts[l].out, t->B,
-                                t->T, v->T, NULL);
-    }
+    for (int l = 0; l < t->t->n_layers && !st; l++)
+        st = mode_generative_layer(&training_steps, &r, l);
     return st;
 }
 

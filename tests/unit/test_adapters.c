@@ -137,7 +137,8 @@ static void check_xaa_layer(tl_backend *be, const tailor_params *p, st_file *ex,
     size_t n_out = (size_t)B * Tq * x->dq, n_probs = (size_t)B * x->heads * Tq * Tk;
     float *out = calloc(n_out, sizeof *out), *probs = calloc(n_probs, sizeof *probs);
     float *scratch = malloc(xaa_scratch_floats(x, B, Tq, Tk) * sizeof(float));
-    xaa_forward(be, x, out, zp, y, B, Tq, Tk, vision_queries ? text_key_len : NULL, probs, scratch);
+    xaa_forward(be, x, out, zp, y, B, Tq, Tk, vision_queries ? text_key_len : NULL, probs, NULL,
+                scratch);
     double d_out = max_abs_diff(out, want, n_out),
            d_probs = max_abs_diff(probs, want_probs, n_probs);
     CHECKF(d_out <= 1e-4, "layer %d %s xaa max abs %g", l, qs, d_out);

@@ -37,11 +37,11 @@ TEST(layer_steps_out_of_place_match_in_place) {
     float *inplace = malloc(n * sizeof *inplace);
     memcpy(inplace, z, n * sizeof *z);
     tl_error err;
-    CHECK(!clip_layer_attn_forward(m->be, t, 1, zp, z, B, T, 0, NULL, &m->scratch, &err));
-    CHECK(!clip_layer_mlp_forward(m->be, t, 1, out, zp, B, T, &m->scratch, &err));
-    CHECK(
-        !clip_layer_attn_forward(m->be, t, 1, inplace, inplace, B, T, 0, NULL, &m->scratch, &err));
-    CHECK(!clip_layer_mlp_forward(m->be, t, 1, inplace, inplace, B, T, &m->scratch, &err));
+    CHECK(!clip_layer_attn_forward(m->be, t, 1, zp, z, B, T, 0, NULL, NULL, &m->scratch, &err));
+    CHECK(!clip_layer_mlp_forward(m->be, t, 1, out, zp, B, T, NULL, &m->scratch, &err));
+    CHECK(!clip_layer_attn_forward(m->be, t, 1, inplace, inplace, B, T, 0, NULL, NULL, &m->scratch,
+                                   &err));
+    CHECK(!clip_layer_mlp_forward(m->be, t, 1, inplace, inplace, B, T, NULL, &m->scratch, &err));
     CHECK(max_diff(out, inplace, n) < 1e-5);
     CHECK(max_diff(out, z, n) > 1e-2); /* the layer did something */
     free(z), free(zp), free(out), free(inplace);
@@ -60,8 +60,8 @@ TEST(key_len_hides_later_keys) {
     memcpy(b, a, n * sizeof *a);
     for (size_t i = 6 * (size_t)D; i < (size_t)T * D; i++) b[i] += 1.0f; /* item 0, rows 6.. */
     tl_error err;
-    CHECK(!clip_layer_attn_forward(m->be, t, 0, za, a, B, T, 0, key_len, &m->scratch, &err));
-    CHECK(!clip_layer_attn_forward(m->be, t, 0, zb, b, B, T, 0, key_len, &m->scratch, &err));
+    CHECK(!clip_layer_attn_forward(m->be, t, 0, za, a, B, T, 0, key_len, NULL, &m->scratch, &err));
+    CHECK(!clip_layer_attn_forward(m->be, t, 0, zb, b, B, T, 0, key_len, NULL, &m->scratch, &err));
     CHECK(max_diff(za, zb, 4 * (size_t)D) < 1e-6);         /* rows 0..3 of item 0 unchanged */
     CHECK(max_diff(za + n / 2, zb + n / 2, n / 2) < 1e-6); /* item 1 untouched */
     free(a), free(b), free(za), free(zb);
