@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# The README's first command: installs system packages, builds Tailor, prepares the example
-# checkpoint and runs the main job: `tailor embed` on the shipped example images and texts.
-# The example checkpoint is a small CLIP with RANDOM weights (real CLIP vocabulary): it shows
-# the whole pipeline working; its embeddings carry no meaning until the trainer's demo model
-# replaces it.
+# The README's first command: installs system packages, builds Tailor, prepares the demo model
+# (Fashion-MNIST Colours data + training from scratch, with a progress bar; skipped when
+# var/demo/model exists) and its catalogue index, then runs tailord on 127.0.0.1:8080 with the
+# demo shop page at http://127.0.0.1:8080/. Ctrl-C (SIGINT) or SIGTERM stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,11 +10,13 @@ deploy/setup.sh
 [[ -f build/build.ninja ]] || meson setup build
 meson compile -C build
 
-model=build/example-model
-if [[ ! -f $model/model.safetensors ]]; then
-  build/tests/bench/make_random_clip "$model" --preset tiny --seed 1 --vocab model/vocab
+deploy/prepare_demo.sh build
+if [[ ! -f var/demo/index/manifest.json ]]; then
+  echo "building the demo catalogue index in var/demo/index"
+  build/cli/tailor index build --model var/demo/model --catalog var/demo/data/catalogue.jsonl \
+    --out var/demo/index --resume
 fi
 
-build/cli/tailor embed --model "$model" \
-  --text "a red summer dress" --text "navy blazer with gold buttons" \
-  --image examples/images/a_dress_40x56.png --image examples/images/b_blazer_64x48.png "$@"
+echo "tailord: the demo shop is at http://127.0.0.1:8080/"
+exec build/server/tailord --listen 127.0.0.1 --port 8080 --model_dir var/demo/model \
+  --index_dir var/demo/index "$@"
