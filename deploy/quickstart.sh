@@ -14,7 +14,7 @@ deploy/prepare_demo.sh build
 if [[ ! -f var/demo/index/manifest.json ]]; then
   echo "building the demo catalogue index in var/demo/index"
   build/cli/tailor index build --model var/demo/model --catalog var/demo/data/catalogue.jsonl \
-    --out var/demo/index --resume
+    --out var/demo/index
 fi
 
 echo "tailord: the demo shop is at http://127.0.0.1:8080/"
