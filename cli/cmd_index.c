@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "embedding_space.h"
 #include "index_build.h"
 #include "index_dir.h"
 #include "tailor_model.h"
@@ -64,16 +65,6 @@ static void print_progress(int64_t done, int64_t total, void *ctx) {
     else
         fprintf(stderr, "index build: %lld/%lld products, %.1f/s, ETA %.0fs\n", (long long)done,
                 (long long)total, rate, eta);
-}
-
-static tl_status model_embed_images(void *ctx, const tl_image *images, int n, float *out,
-                                    tl_error *err) {
-    return tl_embed_images(ctx, images, n, out, err);
-}
-
-static tl_status model_embed_texts(void *ctx, const char *const *texts, int n, float *out,
-                                   tl_error *err) {
-    return tl_embed_texts(ctx, texts, n, out, err);
 }
 
 static int parse_positive(const char *s, const char *what, int *out) {
@@ -153,14 +144,15 @@ static int run_build(const build_args *a) {
         tl_model_close(model);
         return 1;
     }
-    index_embedder embedder = {tl_model_get_info(model)->projection_dim, model, model_embed_images,
-                               model_embed_texts};
+    index_embedder embedder = space_embedder(model);
+    char capabilities[64];
+    space_capabilities(model, capabilities, sizeof capabilities);
     progress_state progress = {a->catalog, isatty(2), time(NULL), 0};
     index_build_opts o = {.catalog = a->catalog,
                           .out_dir = a->out_dir,
                           .factory = a->factory,
                           .model_checksum = checksum,
-                          .capabilities = "clip-image,clip-text",
+                          .capabilities = capabilities,
                           .strict = a->strict,
                           .resume = a->resume,
                           .batch = a->batch,

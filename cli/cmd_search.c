@@ -1,5 +1,5 @@
-/* `tailor search`: one query (a text, an image file, or a catalogue item's image) against a
- * published index directory, printing the top-k products with their catalogue metadata.
+/* `tailor search`: one query (a text, an image file, a catalogue item's image, or an image plus
+ * a modifying text) against a published index directory, printing the top-k products with their catalogue metadata.
  * Not for: serving many queries (the daemon) or building indexes (cmd_index.c). */
 #include <getopt.h>
 #include <jansson.h>
@@ -9,6 +9,7 @@
 
 #include "catalog_store.h"
 #include "commands.h"
+#include "embedding_space.h"
 #include "index_dir.h"
 #include "tailor_model.h"
 #include "vector_index.h"
@@ -16,16 +17,20 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: tailor search --index DIR --model DIR (--text T | --image FILE | --item ID)\n"
-            "                     [--category C] [-k N] [--gallery NAME] [--json]\n\n"
+            "                     [--category C] [-k N] [--gallery NAME] [--json]\n"
+            "       tailor search --index DIR --model DIR (--image FILE | --item ID) --text T ...\n\n"
             "Embeds the query with the model and prints the k nearest products.\n"
             "  --index DIR     index directory built by `tailor index build`\n"
             "  --model DIR     the checkpoint the index was built with (checked)\n"
             "  --text T        text -> image search\n"
             "  --image FILE    image -> image search\n"
             "  --item ID       products like catalogue item ID (its image; ID itself excluded)\n"
+            "  an image or item with --text: composed query (\"like this but ...\") against\n"
+            "                  the tgir_target gallery\n"
             "  --category C    only products of category C\n"
             "  -k N            number of results (default 10)\n"
-            "  --gallery NAME  xmr_image (default), tgir_target or xmr_text (image -> text)\n"
+            "  --gallery NAME  xmr_image (default; tgir_target when composed), tgir_target or\n"
+            "                  xmr_text (image -> text)\n"
             "  --json          JSON output\n"
             "Exit status: 0 success, 1 runtime error, 2 usage error.\n");
 }
@@ -86,10 +91,10 @@ static int parse_args(int argc, char **argv, search_args *a) {
                 return 2;
         }
     }
-    if (optind < argc || !a->index_dir || !a->model_dir ||
-        (!!a->text + !!a->image + a->has_item) != 1) {
-        fprintf(stderr, "tailor search: needs --index, --model and one of --text, --image, "
-                        "--item (see --help)\n");
+    if (optind < argc || !a->index_dir || !a->model_dir || !!a->image + a->has_item > 1 ||
+        (!a->text && !a->image && !a->has_item)) {
+        fprintf(stderr, "tailor search: needs --index, --model and --text, --image or --item "
+                        "(one of --image and --item, optionally with --text) (see --help)\n");
         return 2;
     }
     return 0;
@@ -101,17 +106,22 @@ static int gallery_of(const char *name) {
     return -1;
 }
 
-/* The query embedding q[P]; for --item the item's image path comes from the catalogue. */
-static tl_status embed_query(tl_model *m, catalog_store *s, const search_args *a, float *q,
-                             tl_error *err) {
-    if (a->text) return tl_embed_texts(m, &a->text, 1, q, err);
+/* The query embedding q[P] in the space of gallery; for --item the item's image path comes from
+ * the catalogue. */
+static tl_status embed_query(tl_model *m, catalog_store *s, const search_args *a, int gallery,
+                             float *q, tl_error *err) {
+    int has_image = a->image || a->has_item;
+    if (!has_image) return space_embed_texts(m, &a->text, 1, q, err);
     catalog_product item = {0};
     const char *path = a->image;
     tl_status st = a->has_item ? catalog_get(s, a->item, &item, err) : TL_OK;
     if (a->has_item && !st) path = item.image_path;
     tl_image img = {0};
     if (!st) st = img_load_file(path, NULL, &img, err);
-    if (!st) st = tl_embed_images(m, &img, 1, q, err);
+    embedding_space space = gallery == GALLERY_TGIR_TARGET ? SPACE_TGIR : SPACE_XMR;
+    if (!st)
+        st = a->text ? space_compose(m, &img, &a->text, 1, q, err)
+                     : space_embed_images(m, space, &img, 1, q, err);
     img_free(&img);
     catalog_product_clear(&item);
     return st;
@@ -182,7 +192,7 @@ static int run_search(const search_args *a, int gallery) {
     if (!st && (!q || !scores || !ids)) st = tl_fail(&err, TL_ERR_NOMEM, "out of memory");
     if (!st && tl_model_get_info(ss.model)->projection_dim != dim)
         st = tl_fail(&err, TL_ERR_INVALID, "model and index dims differ");
-    if (!st) st = embed_query(ss.model, ss.store, a, q, &err);
+    if (!st) st = embed_query(ss.model, ss.store, a, gallery, q, &err);
     if (!st) st = vector_index_search(ss.gallery, q, 1, n, a->category, scores, ids, &err);
     if (!st) print_results(ss.store, a, scores, ids, n);
     if (st) fprintf(stderr, "tailor search: %s\n", err.message);
@@ -194,10 +204,11 @@ static int run_search(const search_args *a, int gallery) {
 }
 
 int cmd_search(int argc, char **argv) {
-    search_args a = {.k = 10, .gallery = "xmr_image"};
+    search_args a = {.k = 10};
     int rc = parse_args(argc, argv, &a);
     if (rc == -1) return usage(stdout), 0;
     if (rc) return rc;
+    if (!a.gallery) a.gallery = a.text && (a.image || a.has_item) ? "tgir_target" : "xmr_image";
     int gallery = gallery_of(a.gallery);
     if (gallery < 0) {
         fprintf(stderr, "tailor search: unknown gallery '%s'\n", a.gallery);

@@ -4,10 +4,12 @@
 #include "index_build.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,7 +19,7 @@
 #include "vector_index.h"
 
 #define CHECKPOINT_FILE  "checkpoint.bin"
-#define CHECKPOINT_MAGIC "TLCKPT01"
+#define CHECKPOINT_MAGIC "TLCKPT02"
 
 typedef struct product_list {
     catalog_product *items;
@@ -25,22 +27,27 @@ typedef struct product_list {
     int64_t n, capacity;
 } product_list;
 
-/* One checkpoint record per product, in catalogue order: id, has_image, image[dim], text[dim]. */
+/* One checkpoint record per product, in catalogue order: id, has_image, then its vectors
+ * (N_VECTORS x dim floats: XMR image, TGIR image, text). */
 typedef struct checkpoint_header {
     char magic[8];
     uint32_t dim;
     uint8_t catalog_sha256[32];
 } checkpoint_header;
 
+/* The vectors kept per product, one per gallery. */
+enum { VEC_XMR_IMAGE, VEC_TGIR_IMAGE, VEC_TEXT, N_VECTORS };
+
 typedef struct builder {
     const index_build_opts *o;
     product_list products;
     char *work;
     int dim;
-    float *image_emb, *text_emb; /* [n, dim] */
+    float *emb[N_VECTORS]; /* [n, dim] each */
     uint8_t *has_image;          /* [n] */
     int64_t done;
     FILE *checkpoint;
+    int lock_fd; /* "<out_dir>.lock", flocked for the whole build */
 } builder;
 
 char *index_build_work_dir(const char *out_dir) {
@@ -86,10 +93,10 @@ static void builder_free(builder *b) {
     free(b->products.items);
     free(b->products.lines);
     free(b->work);
-    free(b->image_emb);
-    free(b->text_emb);
+    for (int v = 0; v < N_VECTORS; v++) free(b->emb[v]);
     free(b->has_image);
     if (b->checkpoint) fclose(b->checkpoint);
+    if (b->lock_fd >= 0) close(b->lock_fd); /* releases the flock */
 }
 
 static void forward_issue(int line, const char *message, void *ctx) {
@@ -106,7 +113,7 @@ static void issue(builder *b, int line, const char *fmt, const char *detail) {
 /* --- checkpoint --- */
 
 static size_t record_size(int dim) {
-    return 8 + 4 + 2 * (size_t)dim * sizeof(float);
+    return 8 + 4 + N_VECTORS * (size_t)dim * sizeof(float);
 }
 
 /* Reads the finished records of an existing checkpoint into b (checking ids against the
@@ -127,9 +134,9 @@ static tl_status checkpoint_read(builder *b, const checkpoint_header *want, tl_e
         memcpy(&has_image, rec + 8, 4);
         if (id != b->products.items[b->done].id) break;
         b->has_image[b->done] = (uint8_t)has_image;
-        memcpy(b->image_emb + b->done * b->dim, rec + 12, b->dim * sizeof(float));
-        memcpy(b->text_emb + b->done * b->dim, rec + 12 + b->dim * sizeof(float),
-               b->dim * sizeof(float));
+        for (int v = 0; v < N_VECTORS; v++)
+            memcpy(b->emb[v] + b->done * b->dim, rec + 12 + v * b->dim * sizeof(float),
+                   b->dim * sizeof(float));
         b->done++;
     }
     free(rec);
@@ -165,13 +172,12 @@ static tl_status checkpoint_open(builder *b, tl_error *err) {
 static tl_status checkpoint_append(builder *b, int64_t from, int64_t to, tl_error *err) {
     for (int64_t i = from; i < to; i++) {
         int32_t has_image = b->has_image[i];
-        if (fwrite(&b->products.items[i].id, 8, 1, b->checkpoint) != 1 ||
-            fwrite(&has_image, 4, 1, b->checkpoint) != 1 ||
-            fwrite(b->image_emb + i * b->dim, sizeof(float), b->dim, b->checkpoint) !=
-                (size_t)b->dim ||
-            fwrite(b->text_emb + i * b->dim, sizeof(float), b->dim, b->checkpoint) !=
-                (size_t)b->dim)
-            return tl_fail(err, TL_ERR_IO, "cannot append to the checkpoint");
+        int ok = fwrite(&b->products.items[i].id, 8, 1, b->checkpoint) == 1 &&
+                 fwrite(&has_image, 4, 1, b->checkpoint) == 1;
+        for (int v = 0; v < N_VECTORS && ok; v++)
+            ok = fwrite(b->emb[v] + i * b->dim, sizeof(float), b->dim, b->checkpoint) ==
+                 (size_t)b->dim;
+        if (!ok) return tl_fail(err, TL_ERR_IO, "cannot append to the checkpoint");
     }
     if (fflush(b->checkpoint) || fdatasync(fileno(b->checkpoint)))
         return tl_fail(err, TL_ERR_IO, "cannot sync the checkpoint: %s", strerror(errno));
@@ -200,7 +206,20 @@ static void decode_job_clear(decode_job *job) {
     for (int64_t i = 0; i < job->n; i++) img_free(&job->images[i]);
 }
 
-/* Embeds the decoded images of job (compacted: failed decodes are reported and skipped). */
+/* Copies the compacted rows of out into emb for the products of job that have an image, and
+ * zeroes the others. */
+static void scatter_rows(builder *b, const decode_job *job, const float *out, float *emb) {
+    for (int64_t i = 0, k = 0; i < job->n; i++) {
+        float *dst = emb + (job->from + i) * b->dim;
+        if (b->has_image[job->from + i])
+            memcpy(dst, out + (k++) * b->dim, b->dim * sizeof(float));
+        else
+            memset(dst, 0, b->dim * sizeof(float));
+    }
+}
+
+/* Embeds the decoded images of job in each image space (compacted: failed decodes are reported
+ * and skipped). */
 static tl_status embed_images(builder *b, decode_job *job, tl_image *scratch, float *out,
                               tl_error *err) {
     int m = 0;
@@ -214,14 +233,19 @@ static tl_status embed_images(builder *b, decode_job *job, tl_image *scratch, fl
     }
     if (b->o->strict && m < job->n)
         return tl_fail(err, TL_ERR_FORMAT, "undecodable image (strict mode)");
-    tl_status st =
-        m ? b->o->embedder->embed_images(b->o->embedder->ctx, scratch, m, out, err) : TL_OK;
-    for (int64_t i = 0, k = 0; i < job->n && !st; i++) {
-        float *dst = b->image_emb + (job->from + i) * b->dim;
-        if (b->has_image[job->from + i])
-            memcpy(dst, out + (k++) * b->dim, b->dim * sizeof(float));
-        else
-            memset(dst, 0, b->dim * sizeof(float));
+    const index_embedder *e = b->o->embedder;
+    static const int vec_of_space[SPACE_COUNT] = {VEC_XMR_IMAGE, VEC_TGIR_IMAGE};
+    tl_status st = TL_OK;
+    for (int space = 0; space < SPACE_COUNT && !st; space++) {
+        float *emb = b->emb[vec_of_space[space]];
+        if (space > 0 && !e->distinct_spaces) {
+            for (int64_t i = 0; i < job->n; i++)
+                memcpy(emb + (job->from + i) * b->dim,
+                       b->emb[VEC_XMR_IMAGE] + (job->from + i) * b->dim, b->dim * sizeof(float));
+            continue;
+        }
+        if (m) st = e->embed_images(e->ctx, (embedding_space)space, scratch, m, out, err);
+        if (!st) scatter_rows(b, job, out, emb);
     }
     return st;
 }
@@ -237,7 +261,7 @@ static tl_status embed_texts(builder *b, int64_t from, int n, tl_error *err) {
     }
     if (!st)
         st = b->o->embedder->embed_texts(b->o->embedder->ctx, (const char *const *)texts, n,
-                                         b->text_emb + from * b->dim, err);
+                                         b->emb[VEC_TEXT] + from * b->dim, err);
     for (int i = 0; texts && i < n; i++) free(texts[i]);
     free(texts);
     return st;
@@ -368,12 +392,30 @@ static tl_status write_gallery(builder *b, index_gallery g, const float *emb, co
     return st ? tl_error_prefix(err, "gallery %s", INDEX_GALLERY_NAMES[g]) : TL_OK;
 }
 
+/* Removes the catalogue and its SQLite companions (a killed build's WAL or hot journal would
+ * otherwise be replayed into the new database, changing it after the manifest hashed it). With
+ * check set, a companion that is still there is an error instead. */
+static tl_status remove_catalog_files(builder *b, int check, tl_error *err) {
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    char path[4096];
+    tl_status st = TL_OK;
+    for (size_t i = check ? 1 : 0; i < sizeof suffixes / sizeof *suffixes && !st; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s%s", INDEX_CATALOG_FILE, suffixes[i]);
+        if ((st = index_dir_path(path, sizeof path, b->work, name, err))) break;
+        if (check && access(path, F_OK) == 0)
+            st = tl_fail(err, TL_ERR_IO, "%s is left after sealing the catalogue", path);
+        else if (!check && unlink(path) && errno != ENOENT)
+            st = tl_fail(err, TL_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
+    }
+    return st;
+}
+
 static tl_status write_catalog(builder *b, tl_error *err) {
     char path[4096];
     catalog_store *s;
     tl_status st = index_dir_path(path, sizeof path, b->work, INDEX_CATALOG_FILE, err);
-    if (!st && unlink(path) && errno != ENOENT)
-        st = tl_fail(err, TL_ERR_IO, "cannot remove %s", path);
+    if (!st) st = remove_catalog_files(b, 0, err);
     if (st || (st = catalog_store_open(&s, path, 0, err))) return st;
     st = catalog_begin(s, err);
     for (int64_t i = 0; i < b->products.n && !st; i++) {
@@ -383,7 +425,7 @@ static tl_status write_catalog(builder *b, tl_error *err) {
     if (!st) st = catalog_commit(s, err);
     if (!st) st = catalog_store_seal(s, err);
     catalog_store_close(s);
-    return st;
+    return st ? st : remove_catalog_files(b, 1, err);
 }
 
 static tl_status write_outputs(builder *b, tl_error *err) {
@@ -394,16 +436,37 @@ static tl_status write_outputs(builder *b, tl_error *err) {
              b->o->model_checksum ? b->o->model_checksum : "");
     snprintf(m.capabilities, sizeof m.capabilities, "%s",
              b->o->capabilities ? b->o->capabilities : "");
-    tl_status st = write_gallery(b, GALLERY_XMR_IMAGE, b->image_emb, b->has_image,
+    tl_status st = write_gallery(b, GALLERY_XMR_IMAGE, b->emb[VEC_XMR_IMAGE], b->has_image,
                                  &m.gallery_counts[GALLERY_XMR_IMAGE], err);
     if (!st)
-        st = write_gallery(b, GALLERY_TGIR_TARGET, b->image_emb, b->has_image,
+        st = write_gallery(b, GALLERY_TGIR_TARGET, b->emb[VEC_TGIR_IMAGE], b->has_image,
                            &m.gallery_counts[GALLERY_TGIR_TARGET], err);
     if (!st)
-        st = write_gallery(b, GALLERY_XMR_TEXT, b->text_emb, NULL,
+        st = write_gallery(b, GALLERY_XMR_TEXT, b->emb[VEC_TEXT], NULL,
                            &m.gallery_counts[GALLERY_XMR_TEXT], err);
     if (!st) st = write_catalog(b, err);
     return st ? st : index_manifest_write(b->work, &m, err);
+}
+
+/* Two builds of one out_dir would share its work directory; the second one stops instead. The
+ * lock file stays beside out_dir: removing it would race with a build that is taking it. */
+static tl_status lock_out_dir(builder *b, tl_error *err) {
+    char *path;
+    size_t len = strlen(b->o->out_dir);
+    while (len > 1 && b->o->out_dir[len - 1] == '/') len--;
+    if (asprintf(&path, "%.*s.lock", (int)len, b->o->out_dir) < 0)
+        return tl_fail(err, TL_ERR_NOMEM, "out of memory");
+    b->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    tl_status st = TL_OK;
+    if (b->lock_fd < 0)
+        st = tl_fail(err, TL_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    else if (flock(b->lock_fd, LOCK_EX | LOCK_NB))
+        st = errno == EWOULDBLOCK
+                 ? tl_fail(err, TL_ERR_INVALID, "another build of %s is running (%s is locked)",
+                           b->o->out_dir, path)
+                 : tl_fail(err, TL_ERR_IO, "cannot lock %s: %s", path, strerror(errno));
+    free(path);
+    return st;
 }
 
 static tl_status prepare(builder *b, tl_error *err) {
@@ -415,11 +478,11 @@ static tl_status prepare(builder *b, tl_error *err) {
     tl_status st = catalog_parse_file(b->o->catalog, &po, NULL, err);
     if (st) return st;
     int64_t n = b->products.n ? b->products.n : 1;
-    b->image_emb = malloc((size_t)n * b->dim * sizeof(float));
-    b->text_emb = malloc((size_t)n * b->dim * sizeof(float));
+    for (int v = 0; v < N_VECTORS; v++)
+        if (!(b->emb[v] = malloc((size_t)n * b->dim * sizeof(float))))
+            return tl_fail(err, TL_ERR_NOMEM, "out of memory");
     b->has_image = calloc(n, 1);
-    if (!(b->work = index_build_work_dir(b->o->out_dir)) || !b->image_emb || !b->text_emb ||
-        !b->has_image)
+    if (!(b->work = index_build_work_dir(b->o->out_dir)) || !b->has_image)
         return tl_fail(err, TL_ERR_NOMEM, "out of memory");
     if (!b->o->resume && (st = index_dir_remove(b->work, err))) return st;
     if (mkdir(b->work, 0755) && errno != EEXIST)
@@ -428,8 +491,9 @@ static tl_status prepare(builder *b, tl_error *err) {
 }
 
 tl_status index_build(const index_build_opts *o, tl_error *err) {
-    builder b = {.o = o, .dim = o->embedder->dim};
-    tl_status st = prepare(&b, err);
+    builder b = {.o = o, .dim = o->embedder->dim, .lock_fd = -1};
+    tl_status st = lock_out_dir(&b, err);
+    if (!st) st = prepare(&b, err);
     if (!st) st = embed_all(&b, err);
     if (!st) {
         char path[4096];

@@ -11,12 +11,19 @@
 #include "error.h"
 #include "image.h"
 
+/* The search spaces (embedding_space.h): XMR holds the xmr_image and xmr_text galleries, TGIR
+ * the tgir_target gallery. */
+typedef enum embedding_space { SPACE_XMR, SPACE_TGIR, SPACE_COUNT } embedding_space;
+
 typedef struct index_embedder {
     int dim;
     void *ctx;
-    /* out[n, dim]; called from the building thread only. */
-    tl_status (*embed_images)(void *ctx, const tl_image *images, int n, float *out, tl_error *err);
+    /* out[n, dim]; called from the building thread only. Texts are in the XMR space. */
+    tl_status (*embed_images)(void *ctx, embedding_space space, const tl_image *images, int n,
+                              float *out, tl_error *err);
     tl_status (*embed_texts)(void *ctx, const char *const *texts, int n, float *out, tl_error *err);
+    /* 0: an image's TGIR vector is its XMR vector, so images are embedded once. */
+    int distinct_spaces;
 } index_embedder;
 
 typedef struct index_build_opts {

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Crash safety of the index builder (TAP). Builds a small catalogue of generated PNGs with the
-# TEST-ONLY fake embedder (index_fake_build), then 20 times: starts a rebuild over the published
-# index, kills it with SIGKILL at a random moment, checks that the published index still loads
-# and verifies, and that --resume finishes with the same galleries and catalogue as an
-# uninterrupted build.   usage: index_crash_test.sh PATH/TO/index_fake_build [ROUNDS]
+# Crash safety of the index builder (TAP). Builds a catalogue of generated PNGs with the real
+# `tailor index build` and a real checkpoint (clip-tiny), then 20 times: starts a rebuild over
+# the published index, kills it with SIGKILL at a random moment within an uninterrupted build's
+# duration, checks that the published index still loads and verifies, and that --resume
+# finishes with the same galleries and catalogue as an uninterrupted build.
+# usage: index_crash_test.sh PATH/TO/tailor MODEL_DIR [ROUNDS]
 set -u
-driver=$1
-rounds=${2:-20}
+tailor=$1
+model=$2
+rounds=${3:-20}
 work=$(mktemp -d /tmp/tl_index_crash_XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -22,7 +24,7 @@ def png(path, w, h, seed):
         f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
                 + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 with open(os.path.join(work, "catalog.jsonl"), "w") as f:
-    for i in range(60):
+    for i in range(240):
         png(os.path.join(work, "img", f"{i}.png"), 8 + i % 5, 6 + i % 3, i)
         f.write(json.dumps({"id": 1000 + i, "title": f"item {i}", "description": "generated",
                             "category": ["dresses", "shoes", "bags"][i % 3],
@@ -36,30 +38,51 @@ failed=0
 # Everything in the manifest but its creation time.
 content() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/manifest.json")); m.pop("created"); print(json.dumps(m, sort_keys=True))' "$1"; }
 
-"$driver" build "$work/catalog.jsonl" "$work/reference" 2>/dev/null &&
-  "$driver" verify "$work/reference" >/dev/null && ok "uninterrupted reference build" ||
-  not_ok "uninterrupted reference build"
+# One product per batch and one thread: many checkpoint appends to land in, deterministic files.
+build() { "$tailor" index build --model "$model" --catalog "$work/catalog.jsonl" --out "$1" \
+            --batch 1 --threads 1 "${@:2}" 2>"$work/err" >/dev/null; }
+verify() { "$tailor" index verify "$1" >/dev/null 2>"$work/err"; }
+start=$(date +%s%N)
+build "$work/reference" && verify "$work/reference" && ok "uninterrupted reference build" ||
+  not_ok "uninterrupted reference build ($(cat "$work/err"))"
+duration_ms=$((($(date +%s%N) - start) / 1000000))
+echo "# an uninterrupted build takes $duration_ms ms; kills land uniformly within it"
 reference=$(content "$work/reference")
-"$driver" build "$work/catalog.jsonl" "$work/out" 2>/dev/null && ok "first published build" ||
-  not_ok "first published build"
+build "$work/out" && ok "first published build" || not_ok "first published build"
 [[ "$(content "$work/out")" == "$reference" ]] && ok "builds are reproducible" ||
   not_ok "builds are reproducible"
 
-export TL_FAKE_EMBED_DELAY_US=3000
+# A second build of the same directory while one runs is refused, and the first is unharmed.
+(exec "$tailor" index build --model "$model" --catalog "$work/catalog.jsonl" --out "$work/out" \
+   --batch 1 --threads 1 2>/dev/null >/dev/null) &
+pid=$!
+sleep 0.2
+if ! build "$work/out" && grep -q "another build" "$work/err"; then
+  ok "a concurrent build of the same directory is refused"
+else
+  not_ok "a concurrent build of the same directory is refused ($(cat "$work/err"))"
+fi
+wait $pid && [[ "$(content "$work/out")" == "$reference" ]] && ok "the running build finishes" ||
+  not_ok "the running build finishes"
+
 for ((r = 1; r <= rounds; r++)); do
   resume=""; ((r % 2 == 0)) && resume=--resume  # even rounds kill a resumed build
-  "$driver" build "$work/catalog.jsonl" "$work/out" $resume 2>/dev/null &
+  # exec: $! must be the builder itself, or SIGKILL would leave it running as an orphan.
+  (exec "$tailor" index build --model "$model" --catalog "$work/catalog.jsonl" --out "$work/out" \
+     --batch 1 --threads 1 $resume 2>/dev/null >/dev/null) &
   pid=$!
-  sleep "0.$(printf '%03d' $((RANDOM % 150)))"
+  delay_ms=$((RANDOM % (duration_ms + 1)))
+  sleep "$((delay_ms / 1000)).$(printf '%03d' $((delay_ms % 1000)))"
   kill -KILL "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
-  if "$driver" verify "$work/out" >/dev/null 2>"$work/err"; then
+  left=$(ls "$work/out.building" 2>/dev/null | tr '\n' ' ')
+  echo "# round $r: killed after $delay_ms ms; work directory: ${left:-none}"
+  if verify "$work/out"; then
     ok "round $r: published index verifies after SIGKILL"
   else
     not_ok "round $r: published index verifies after SIGKILL ($(cat "$work/err"))"
   fi
-  if TL_FAKE_EMBED_DELAY_US=0 "$driver" build "$work/catalog.jsonl" "$work/out" --resume 2>"$work/err" &&
-     [[ "$(content "$work/out")" == "$reference" ]]; then
+  if build "$work/out" --resume && [[ "$(content "$work/out")" == "$reference" ]]; then
     ok "round $r: --resume equals the uninterrupted build"
   else
     not_ok "round $r: --resume equals the uninterrupted build ($(cat "$work/err"))"

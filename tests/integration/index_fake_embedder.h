@@ -1,23 +1,16 @@
 /* TEST ONLY: a deterministic fake embedder for index builds, so that builder tests do not need
- * the model engine. Image vectors hash the decoded pixels, text vectors hash the bytes; both
- * are L2-normalised. TL_FAKE_EMBED_DELAY_US (environment) sleeps that long per call, so that a
- * crash test can kill a build in the middle. Never linked into the tailor CLI. */
+ * the model engine. Image vectors hash the decoded pixels (an image's TGIR vector is its XMR
+ * vector reversed, so the spaces differ), text vectors hash the bytes; all are L2-normalised. Never linked into the tailor CLI. */
 #ifndef TL_INDEX_FAKE_EMBEDDER_H
 #define TL_INDEX_FAKE_EMBEDDER_H
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "index_build.h"
 
 #define FAKE_EMBED_DIM 16
-
-static void fake_embed_delay(void) {
-    const char *us = getenv("TL_FAKE_EMBED_DELAY_US");
-    if (us) usleep((useconds_t)atoi(us));
-}
 
 static void fake_embed_normalise(float *v) {
     double s = 1e-12;
@@ -25,9 +18,8 @@ static void fake_embed_normalise(float *v) {
     for (int j = 0; j < FAKE_EMBED_DIM; j++) v[j] = (float)(v[j] / sqrt(s));
 }
 
-static tl_status fake_embed_images(void *ctx, const tl_image *images, int n, float *out,
-                                   tl_error *err) {
-    fake_embed_delay();
+static tl_status fake_embed_images(void *ctx, embedding_space space, const tl_image *images,
+                                   int n, float *out, tl_error *err) {
     for (int i = 0; i < n; i++) {
         float *v = out + (size_t)i * FAKE_EMBED_DIM;
         for (int j = 0; j < FAKE_EMBED_DIM; j++) v[j] = 1.0f + (float)j / FAKE_EMBED_DIM;
@@ -37,13 +29,17 @@ static tl_status fake_embed_images(void *ctx, const tl_image *images, int n, flo
             v[h % FAKE_EMBED_DIM] += (h & 0x100 ? 1.0f : -1.0f) * images[i].rgb[p] / 255.0f;
         }
         fake_embed_normalise(v);
+        for (int j = 0; space == SPACE_TGIR && j < FAKE_EMBED_DIM / 2; j++) {
+            float t = v[j];
+            v[j] = v[FAKE_EMBED_DIM - 1 - j];
+            v[FAKE_EMBED_DIM - 1 - j] = t;
+        }
     }
     return TL_OK;
 }
 
 static tl_status fake_embed_texts(void *ctx, const char *const *texts, int n, float *out,
                                   tl_error *err) {
-    fake_embed_delay();
     for (int i = 0; i < n; i++) {
         float *v = out + (size_t)i * FAKE_EMBED_DIM;
         uint32_t h = 2166136261u;
@@ -58,6 +54,6 @@ static tl_status fake_embed_texts(void *ctx, const char *const *texts, int n, fl
 }
 
 static const index_embedder FAKE_EMBEDDER = {FAKE_EMBED_DIM, NULL, fake_embed_images,
-                                             fake_embed_texts};
+                                             fake_embed_texts, 1};
 
 #endif

@@ -5,13 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "embedding_space.h"
 #include "index_build.h"
 #include "index_dir.h"
 #include "tailor_model.h"
-
-static tl_status model_images(void *ctx, const tl_image *images, int n, float *out, tl_error *err) {
-    return tl_embed_images(ctx, images, n, out, err);
-}
 
 /* A unit vector per text, from a hash of its bytes. */
 static tl_status hashed_texts(void *ctx, const char *const *texts, int n, float *out,
@@ -36,12 +33,14 @@ int main(int argc, char **argv) {
     tl_status st = index_model_checksum(argv[1], checksum, &err);
     if (!st) st = tl_model_open(&model, argv[1], NULL, &err);
     if (!st) {
-        index_embedder embedder = {tl_model_get_info(model)->projection_dim, model, model_images,
-                                   hashed_texts};
+        index_embedder embedder = space_embedder(model);
+        embedder.embed_texts = hashed_texts;
+        char capabilities[64];
+        space_capabilities(model, capabilities, sizeof capabilities);
         index_build_opts o = {.catalog = argv[2],
                               .out_dir = argv[3],
                               .model_checksum = checksum,
-                              .capabilities = "clip-image",
+                              .capabilities = capabilities,
                               .strict = 1,
                               .n_threads = 1,
                               .embedder = &embedder};

@@ -8,6 +8,7 @@
 
 #include "catalog_store.h"
 #include "harness.h"
+#include "embedding_space.h"
 #include "index_dir.h"
 #include "index_fake_embedder.h"
 #include "vector_index.h"
@@ -63,11 +64,47 @@ TEST(build_and_verify) {
     REQUIRE(!img_load_file(path, NULL, &img, &err));
     float q[FAKE_EMBED_DIM], s[3];
     int64_t ids[3];
-    fake_embed_images(NULL, &img, 1, q, &err);
-    img_free(&img);
+    fake_embed_images(NULL, SPACE_XMR, &img, 1, q, &err);
     CHECK(!vector_index_search(ix, q, 1, 3, "shoes", s, ids, &err));
     CHECK(ids[0] == 104 && s[0] > 0.999f);
     vector_index_free(ix);
+    /* The TGIR gallery holds the images' TGIR-space vectors, not their XMR ones. */
+    snprintf(path, sizeof path, "%s/tgir_target.gallery", out);
+    REQUIRE(!vector_index_load(&ix, path, VECTOR_INDEX_READ_ONLY, 1, &err));
+    CHECK(!vector_index_search(ix, q, 1, 1, "shoes", s, ids, &err) && s[0] < 0.999f);
+    fake_embed_images(NULL, SPACE_TGIR, &img, 1, q, &err);
+    CHECK(!vector_index_search(ix, q, 1, 3, "shoes", s, ids, &err));
+    CHECK(ids[0] == 104 && s[0] > 0.999f);
+    vector_index_free(ix);
+    img_free(&img);
+}
+
+/* The model embedder puts each gallery in its task's space when the checkpoint has the task. */
+TEST(space_embedder_uses_task_spaces) {
+    char model_dir[400], path[500];
+    snprintf(model_dir, sizeof model_dir, "%s/tailor-tiny", th_testdata());
+    tl_model *m;
+    tl_error err;
+    REQUIRE(!tl_model_open(&m, model_dir, NULL, &err));
+    index_embedder e = space_embedder(m);
+    CHECK(e.distinct_spaces && e.dim == tl_model_get_info(m)->projection_dim);
+    char caps[64];
+    space_capabilities(m, caps, sizeof caps);
+    CHECKF(!strcmp(caps, "xmr-image,tgir-image,xmr-text"), "%s", caps);
+    snprintf(path, sizeof path, "%s/img4.png", dir);
+    tl_image img;
+    REQUIRE(!img_load_file(path, NULL, &img, &err));
+    float got[2][256], want[2][256];
+    REQUIRE(e.dim <= 256);
+    for (int space = 0; space < SPACE_COUNT; space++) {
+        tl_task task = space == SPACE_TGIR ? TL_TASK_TGIR : TL_TASK_XMR;
+        CHECK(!e.embed_images(e.ctx, (embedding_space)space, &img, 1, got[space], &err));
+        CHECK(!tl_embed_images_task(m, task, &img, 1, want[space], &err));
+        CHECK(!memcmp(got[space], want[space], e.dim * sizeof(float)));
+    }
+    CHECK(memcmp(got[0], got[1], e.dim * sizeof(float)) != 0);
+    img_free(&img);
+    tl_model_close(m);
 }
 
 TEST(verify_catches_tampering) {
@@ -173,6 +210,7 @@ int main(void) {
     }
     fclose(f);
     RUN(build_and_verify);
+    RUN(space_embedder_uses_task_spaces);
     RUN(verify_catches_tampering);
     RUN(rebuild_replaces_published_index);
     RUN(resume_over_a_partial_checkpoint_header);
