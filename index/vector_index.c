@@ -197,6 +197,21 @@ tl_status vector_index_train(vector_index *ix, const float *x, int64_t n, tl_err
     return st;
 }
 
+tl_status vector_index_get(vector_index *ix, int64_t id, float *out, tl_error *err) {
+    /* Quantised codes decode to approximations; a query must be the exact stored vector. */
+    if (strstr(ix->factory, "PQ") || strstr(ix->factory, "SQ") || strstr(ix->factory, "LSH"))
+        return tl_fail(err, TL_ERR_UNSUPPORTED, "%s keeps no exact vectors", ix->factory);
+    int32_t slot;
+    tl_status st = TL_OK;
+    pthread_rwlock_rdlock(&ix->lock);
+    if (!id_map_get(&ix->id_category, id, &slot))
+        st = tl_fail(err, TL_ERR_NOT_FOUND, "id %lld is not in the index", (long long)id);
+    else if (faiss_Index_reconstruct(ix->categories[slot].index, id, out))
+        st = faiss_failed(err, "reconstruct");
+    pthread_rwlock_unlock(&ix->lock);
+    return st;
+}
+
 /* Removes one id from its sub-index and the map (write lock held). */
 static tl_status remove_one(vector_index *ix, int64_t id, int *removed, tl_error *err) {
     int32_t slot;

@@ -270,6 +270,36 @@ TEST(other_factories_search) {
     }
 }
 
+static float max_abs_diff(const float *a, const float *b) {
+    float d = 0.0f;
+    for (int j = 0; j < DIM; j++) d = fmaxf(d, fabsf(a[j] - b[j]));
+    return d;
+}
+
+/* An item's stored vector comes back exactly where the structure keeps it. */
+TEST(stored_vectors) {
+    tl_error err;
+    float v[DIM];
+    vector_index *ix = build(NULL);
+    REQUIRE(ix);
+    CHECKF(!vector_index_get(ix, id_of(5), v, &err), "%s", err.message);
+    CHECK(max_abs_diff(v, base + 5 * DIM) < 1e-6f);
+    CHECK(vector_index_get(ix, -5, v, &err) == TL_ERR_NOT_FOUND);
+    int64_t victim = id_of(5);
+    CHECK(!vector_index_remove(ix, &victim, 1, NULL, &err));
+    CHECK(vector_index_get(ix, victim, v, &err) == TL_ERR_NOT_FOUND);
+    vector_index_free(ix);
+    const char *factories[] = {"IDMap2,HNSW32", "IDMap2,SQ8", "IVF16,Flat"};
+    const tl_status want[] = {TL_OK, TL_ERR_UNSUPPORTED, TL_ERR_UNSUPPORTED};
+    for (int f = 0; f < 3; f++) {
+        REQUIRE((ix = build_n(factories[f], 2000)));
+        tl_status st = vector_index_get(ix, id_of(42), v, &err);
+        CHECKF(st == want[f], "%s: %d", factories[f], st);
+        if (!st) CHECK(max_abs_diff(v, base + 42 * DIM) < 1e-6f);
+        vector_index_free(ix);
+    }
+}
+
 TEST(bad_input_is_an_error) {
     vector_index *ix = NULL;
     tl_error err;
@@ -299,6 +329,7 @@ int main(void) {
     RUN(remove_and_upsert);
     RUN(save_load_round_trip);
     RUN(other_factories_search);
+    RUN(stored_vectors);
     RUN(bad_input_is_an_error);
     free(base);
     free(queries);
