@@ -201,6 +201,16 @@ def check_against_testdata(vectors_dir):
     return image_diff <= 1e-4 and text_diff <= 1e-4
 
 
+def write_report(path, report):
+    """Writes report as indented JSON to path, or to standard output for "-"."""
+    text = json.dumps(report, indent=2)
+    if path == "-":
+        print(text)
+    else:
+        with open(path, "w") as f:
+            f.write(text + "\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model_dir", nargs="?", help="checkpoint directory (config.json + "
@@ -224,12 +234,7 @@ def main():
                   "threads": torch.get_num_threads(), "repeats": args.repeats,
                   "results": results, "sgemm": {"n": args.sgemm_size, "gflops": matmul_gflops},
                   "vision_gflop": vit}
-        text = json.dumps(report, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w") as f:
-                f.write(text + "\n")
+        write_report(args.json, report)
     return 0
 
 

@@ -8,7 +8,6 @@ engine's step, so that the timings compare like with like."""
 
 import argparse
 import ctypes
-import json
 import os
 import re
 import statistics
@@ -24,7 +23,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from bench_torch import load_model, load_safetensors  # noqa: E402
+from bench_torch import load_model, load_safetensors, write_report  # noqa: E402
 from tailord_harness import Tap  # noqa: E402
 
 # bench_train.c's optimiser: AdamW (0.9, 0.999), eps 1e-8, weight decay 1e-5 on tensors of
@@ -175,12 +174,7 @@ def write_json(args, results):
               "threads": torch.get_num_threads(), "task": "xmr", "batch": args.batch,
               "text_len": args.text_len, "steps": args.steps, "adamw_foreach": args.foreach,
               "results": results}
-    text = json.dumps(report, indent=2)
-    if args.json == "-":
-        print(text)
-    else:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
+    write_report(args.json, report)
 
 
 def main():
