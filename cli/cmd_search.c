@@ -1,6 +1,7 @@
 /* `tailor search`: one query (a text, an image file, a catalogue item's image, or an image plus
- * a modifying text) against a published index directory, printing the top-k products with their catalogue metadata.
- * Not for: serving many queries (the daemon) or building indexes (cmd_index.c). */
+ * a modifying text) against a published index directory, printing the top-k products with their
+ * catalogue metadata. Not for: serving many queries (the daemon) or building indexes (cmd_index.c).
+ */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -15,24 +16,25 @@
 #include "vector_index.h"
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: tailor search --index DIR --model DIR (--text T | --image FILE | --item ID)\n"
-            "                     [--category C] [-k N] [--gallery NAME] [--json]\n"
-            "       tailor search --index DIR --model DIR (--image FILE | --item ID) --text T ...\n\n"
-            "Embeds the query with the model and prints the k nearest products.\n"
-            "  --index DIR     index directory built by `tailor index build`\n"
-            "  --model DIR     the checkpoint the index was built with (checked)\n"
-            "  --text T        text -> image search\n"
-            "  --image FILE    image -> image search\n"
-            "  --item ID       products like catalogue item ID (its image; ID itself excluded)\n"
-            "  an image or item with --text: composed query (\"like this but ...\") against\n"
-            "                  the tgir_target gallery\n"
-            "  --category C    only products of category C\n"
-            "  -k N            number of results (default 10)\n"
-            "  --gallery NAME  xmr_image (default; tgir_target when composed), tgir_target or\n"
-            "                  xmr_text (image -> text)\n"
-            "  --json          JSON output\n"
-            "Exit status: 0 success, 1 runtime error, 2 usage error.\n");
+    fprintf(
+        out,
+        "usage: tailor search --index DIR --model DIR (--text T | --image FILE | --item ID)\n"
+        "                     [--category C] [-k N] [--gallery NAME] [--json]\n"
+        "       tailor search --index DIR --model DIR (--image FILE | --item ID) --text T ...\n\n"
+        "Embeds the query with the model and prints the k nearest products.\n"
+        "  --index DIR     index directory built by `tailor index build`\n"
+        "  --model DIR     the checkpoint the index was built with (checked)\n"
+        "  --text T        text -> image search\n"
+        "  --image FILE    image -> image search\n"
+        "  --item ID       products like catalogue item ID (its image; ID itself excluded)\n"
+        "  an image or item with --text: composed query (\"like this but ...\") against\n"
+        "                  the tgir_target gallery\n"
+        "  --category C    only products of category C\n"
+        "  -k N            number of results (default 10)\n"
+        "  --gallery NAME  xmr_image (default; tgir_target when composed), tgir_target or\n"
+        "                  xmr_text (image -> text)\n"
+        "  --json          JSON output\n"
+        "Exit status: 0 success, 1 runtime error, 2 usage error.\n");
 }
 
 typedef struct search_args {

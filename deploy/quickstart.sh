@@ -11,7 +11,9 @@ deploy/setup.sh
 meson compile -C build
 
 deploy/prepare_demo.sh build
-if [[ ! -f var/demo/index/manifest.json ]]; then
+# (Re)built when missing or older than the model: an index serves only the model it was made with.
+if [[ ! -f var/demo/index/manifest.json ||
+      var/demo/model/model.safetensors -nt var/demo/index/manifest.json ]]; then
   echo "building the demo catalogue index in var/demo/index"
   build/cli/tailor index build --model var/demo/model --catalog var/demo/data/catalogue.jsonl \
     --out var/demo/index

@@ -44,7 +44,7 @@ typedef struct builder {
     char *work;
     int dim;
     float *emb[N_VECTORS]; /* [n, dim] each */
-    uint8_t *has_image;          /* [n] */
+    uint8_t *has_image;    /* [n] */
     int64_t done;
     FILE *checkpoint;
     int lock_fd; /* "<out_dir>.lock", flocked for the whole build */

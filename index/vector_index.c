@@ -197,6 +197,21 @@ tl_status vector_index_train(vector_index *ix, const float *x, int64_t n, tl_err
     return st;
 }
 
+tl_status vector_index_get(vector_index *ix, int64_t id, float *out, tl_error *err) {
+    /* Quantised codes decode to approximations; a query must be the exact stored vector. */
+    if (strstr(ix->factory, "PQ") || strstr(ix->factory, "SQ") || strstr(ix->factory, "LSH"))
+        return tl_fail(err, TL_ERR_UNSUPPORTED, "%s keeps no exact vectors", ix->factory);
+    int32_t slot;
+    tl_status st = TL_OK;
+    pthread_rwlock_rdlock(&ix->lock);
+    if (!id_map_get(&ix->id_category, id, &slot))
+        st = tl_fail(err, TL_ERR_NOT_FOUND, "id %lld is not in the index", (long long)id);
+    else if (faiss_Index_reconstruct(ix->categories[slot].index, id, out))
+        st = faiss_failed(err, "reconstruct");
+    pthread_rwlock_unlock(&ix->lock);
+    return st;
+}
+
 /* Removes one id from its sub-index and the map (write lock held). */
 static tl_status remove_one(vector_index *ix, int64_t id, int *removed, tl_error *err) {
     int32_t slot;
@@ -277,18 +292,122 @@ static void fill_empty(float *scores, int64_t *ids, size_t n) {
     }
 }
 
-/* Searches category position `slot` into the temporary buffers and merges into the result. */
+/* Searches category position `slot` with up to `threads` OpenMP threads into the temporary
+ * buffers and merges into the result. */
 static tl_status search_category(vector_index *ix, int slot, const float *y, int64_t nq, int k,
-                                 float *scores, int64_t *ids, float *tmp_s, int64_t *tmp_i,
-                                 tl_error *err) {
+                                 int threads, float *scores, int64_t *ids, float *tmp_s,
+                                 int64_t *tmp_i, tl_error *err) {
     if (faiss_Index_ntotal(ix->categories[slot].index) == 0) return TL_OK;
-    bound_threads(ix);
+    omp_set_num_threads(threads);
     if (faiss_Index_search(ix->categories[slot].index, nq, y, k, tmp_s, tmp_i))
         return faiss_failed(err, "search");
     for (int64_t q = 0; q < nq; q++)
         merge_top_k(scores + q * k, ids + q * k, tmp_s + q * k, tmp_i + q * k, k, tmp_s + nq * k,
                     tmp_i + nq * k);
     return TL_OK;
+}
+
+/* An unfiltered search of a few queries is a scan of every sub-index, bound by memory
+ * bandwidth on one core; the sub-indexes are split over up to n_threads threads instead, each
+ * merging its share, and the shares are merged in thread order. (faiss's own OpenMP threads
+ * only split a batch by query, and take over at faiss's BLAS threshold of 20 queries.) */
+#define PARALLEL_MAX_QUERIES 20
+#define MAX_SEARCH_THREADS   16
+
+typedef struct search_share {
+    vector_index *ix;
+    const float *y;
+    int64_t nq;
+    int k;
+    const uint8_t *mine; /* [n_categories]: the sub-indexes of this share */
+    float *scores, *tmp_s;
+    int64_t *ids, *tmp_i;
+    tl_status st;
+    tl_error err;
+} search_share;
+
+static void *search_share_run(void *arg) {
+    search_share *sh = arg;
+    fill_empty(sh->scores, sh->ids, (size_t)sh->nq * sh->k);
+    for (int i = 0; i < sh->ix->n_categories && !sh->st; i++)
+        if (sh->mine[i])
+            sh->st = search_category(sh->ix, i, sh->y, sh->nq, sh->k, 1, sh->scores, sh->ids,
+                                     sh->tmp_s, sh->tmp_i, &sh->err);
+    return NULL;
+}
+
+/* Each sub-index goes to the share with the fewest vectors so far (largest first), so the
+ * shares scan about the same number of bytes. owner[n_categories]; returns the shares used. */
+static int assign_shares(vector_index *ix, int n_shares, uint8_t *owner) {
+    int64_t load[MAX_SEARCH_THREADS] = {0};
+    uint8_t *done = calloc(ix->n_categories, 1);
+    if (!done) return 1;
+    for (int c = 0; c < ix->n_categories; c++) {
+        int big = -1;
+        for (int i = 0; i < ix->n_categories; i++)
+            if (!done[i] && (big < 0 || faiss_Index_ntotal(ix->categories[i].index) >
+                                            faiss_Index_ntotal(ix->categories[big].index)))
+                big = i;
+        int least = 0;
+        for (int t = 1; t < n_shares; t++)
+            if (load[t] < load[least]) least = t;
+        owner[big] = (uint8_t)least;
+        load[least] += faiss_Index_ntotal(ix->categories[big].index);
+        done[big] = 1;
+    }
+    free(done);
+    return n_shares;
+}
+
+/* The unfiltered search of nq < PARALLEL_MAX_QUERIES queries over n_shares threads (read lock
+ * held). Results as vector_index_search. */
+static tl_status search_parallel(vector_index *ix, const float *y, int64_t nq, int k, int n_shares,
+                                 float *scores, int64_t *ids, tl_error *err) {
+    size_t per = (size_t)nq * k, tmp = (size_t)(nq + 1) * k;
+    search_share sh[MAX_SEARCH_THREADS];
+    pthread_t threads[MAX_SEARCH_THREADS];
+    uint8_t *owner = malloc(ix->n_categories), *mine = malloc((size_t)n_shares * ix->n_categories);
+    float *fbuf = malloc((size_t)n_shares * (per + tmp) * sizeof *fbuf);
+    int64_t *ibuf = malloc((size_t)n_shares * (per + tmp) * sizeof *ibuf);
+    tl_status st =
+        owner && mine && fbuf && ibuf ? TL_OK : tl_fail(err, TL_ERR_NOMEM, "search: out of memory");
+    if (!st) n_shares = assign_shares(ix, n_shares, owner);
+    int started = 0;
+    for (int t = 0; t < n_shares && !st; t++) {
+        for (int i = 0; i < ix->n_categories; i++) mine[t * ix->n_categories + i] = owner[i] == t;
+        sh[t] = (search_share){.ix = ix,
+                               .y = y,
+                               .nq = nq,
+                               .k = k,
+                               .mine = mine + t * ix->n_categories,
+                               .scores = fbuf + t * (per + tmp),
+                               .tmp_s = fbuf + t * (per + tmp) + per,
+                               .ids = ibuf + t * (per + tmp),
+                               .tmp_i = ibuf + t * (per + tmp) + per};
+    }
+    /* Share 0 runs here; a share whose thread cannot start runs here too. */
+    for (int t = 1; t < n_shares && !st; t++)
+        if (pthread_create(&threads[t], NULL, search_share_run, &sh[t]))
+            search_share_run(&sh[t]);
+        else
+            started |= 1 << t;
+    if (!st) search_share_run(&sh[0]);
+    for (int t = 1; t < n_shares && !st; t++)
+        if (started & (1 << t)) pthread_join(threads[t], NULL);
+    for (int t = 0; t < n_shares && !st; t++) {
+        if (sh[t].st) {
+            *err = sh[t].err;
+            st = sh[t].st;
+        }
+        for (int64_t q = 0; q < nq && !st; q++)
+            merge_top_k(scores + q * k, ids + q * k, sh[t].scores + q * k, sh[t].ids + q * k, k,
+                        sh[0].tmp_s, sh[0].tmp_i);
+    }
+    free(owner);
+    free(mine);
+    free(fbuf);
+    free(ibuf);
+    return st;
 }
 
 tl_status vector_index_search(vector_index *ix, const float *q, int64_t nq, int k,
@@ -306,9 +425,15 @@ tl_status vector_index_search(vector_index *ix, const float *q, int64_t nq, int 
     }
     fill_empty(scores, ids, (size_t)nq * k);
     pthread_rwlock_rdlock(&ix->lock);
-    for (int i = 0; i < ix->n_categories && !st; i++)
-        if (!category || !strcmp(category, ix->categories[i].name))
-            st = search_category(ix, i, y, nq, k, scores, ids, tmp_s, tmp_i, err);
+    int n_shares = ix->n_threads < ix->n_categories ? ix->n_threads : ix->n_categories;
+    if (n_shares > MAX_SEARCH_THREADS) n_shares = MAX_SEARCH_THREADS;
+    if (!category && n_shares > 1 && nq < PARALLEL_MAX_QUERIES)
+        st = search_parallel(ix, y, nq, k, n_shares, scores, ids, err);
+    else
+        for (int i = 0; i < ix->n_categories && !st; i++)
+            if (!category || !strcmp(category, ix->categories[i].name))
+                st =
+                    search_category(ix, i, y, nq, k, ix->n_threads, scores, ids, tmp_s, tmp_i, err);
     pthread_rwlock_unlock(&ix->lock);
     free(y);
     free(tmp_s);

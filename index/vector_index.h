@@ -51,6 +51,12 @@ tl_status vector_index_remove(vector_index *ix, const int64_t *ids, int64_t n, i
 tl_status vector_index_search(vector_index *ix, const float *q, int64_t nq, int k,
                               const char *category, float *scores, int64_t *ids, tl_error *err);
 
+/* The stored vector of id into out[dim] (the caller's buffer): what a "more like this" query
+ * searches with, without embedding the item again. TL_ERR_NOT_FOUND when id is not in the
+ * index; TL_ERR_UNSUPPORTED when the structure keeps no exact vector to give back (PQ or SQ
+ * codes, IVF lists without a direct map). */
+tl_status vector_index_get(vector_index *ix, int64_t id, float *out, tl_error *err);
+
 /* Sets a search parameter on every sub-index and on those created later: "nprobe" (IVF) or
  * "efSearch" (HNSW). A parameter the structure lacks is TL_ERR_INVALID. */
 tl_status vector_index_set_param(vector_index *ix, const char *name, double value, tl_error *err);

@@ -5,6 +5,15 @@ void app_respond_parse_error(http_request *req, const request_error *e) {
     http_respond_error(req, e->code, "%s", e->message);
 }
 
+int app_require_empty_body(http_request *req) {
+    size_t len;
+    const uint8_t *body = http_request_body(req, &len);
+    request_error e;
+    if (!parse_empty_request(body, len, &e)) return 0;
+    app_respond_parse_error(req, &e);
+    return -1;
+}
+
 int app_submit(tailord *app, http_request *req, batch_job *job) {
     http_suspend(req);
     if (batcher_submit(app->batcher, job) == 0) return 0;

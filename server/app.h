@@ -35,6 +35,9 @@ extern const int health_route_count, search_route_count, session_route_count, mo
 
 /* Answers a request_body parse error. */
 void app_respond_parse_error(http_request *req, const request_error *e);
+/* For routes that take no fields: 0 when the body is empty or {}, else answers 400 and
+ * returns -1. */
+int app_require_empty_body(http_request *req);
 
 /* Suspends req and queues job; when the queue is full answers 503 (interactive) or 429
  * (bulk) and frees job, but not job->ctx, which stays the caller's. Returns 0 when queued. */

@@ -104,13 +104,7 @@ static void delete_item(http_request *req, void *ctx) {
 
 static void post_reload(http_request *req, void *ctx) {
     tailord *app = ctx;
-    size_t len;
-    const uint8_t *body = http_request_body(req, &len);
-    request_error e;
-    if (parse_empty_request(body, len, &e)) {
-        app_respond_parse_error(req, &e);
-        return;
-    }
+    if (app_require_empty_body(req)) return;
     int already = atomic_exchange(&app->reloading, 1);
     if (!already) app->request_reload(app);
     http_respond_json(req, 202,

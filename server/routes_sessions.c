@@ -19,13 +19,7 @@ static const char *session_id_param(http_request *req) {
 
 static void post_session(http_request *req, void *ctx) {
     tailord *app = ctx;
-    size_t len;
-    const uint8_t *body = http_request_body(req, &len);
-    request_error e;
-    if (parse_empty_request(body, len, &e)) {
-        app_respond_parse_error(req, &e);
-        return;
-    }
+    if (app_require_empty_body(req)) return;
     engine *eng = engine_acquire(app->engines);
     if (!eng) {
         http_respond_error(req, API_NOT_READY, "model and index are not loaded yet");

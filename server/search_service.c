@@ -331,6 +331,8 @@ tl_status search_service_embed_images(tl_model *model, const tl_image *images, i
 
 tl_status search_service_embedding(search_service *s, embedding_space space, int64_t id, float *out,
                                    tl_error *err) {
+    /* The gallery's own vector is the item's embedding in that space: no decode, no forward. */
+    if (!vector_index_get(s->galleries[space], id, out, NULL)) return TL_OK;
     char *path = search_service_image_path(s, id);
     if (!path) return tl_fail(err, TL_ERR_NOT_FOUND, "no item %lld", (long long)id);
     tl_image image = {0};

@@ -47,8 +47,8 @@ int search_service_dim(const search_service *s);
  * "manifest"}; new reference. */
 json_t *search_service_manifest(search_service *s);
 
-/* Item id's gallery embedding in space, out[dim], embedded from its image with the model:
- * on the model's thread only. TL_ERR_NOT_FOUND for unknown ids. */
+/* Item id's gallery embedding in space, out[dim]: the gallery's stored vector, or (structures
+ * without exact vectors) embedded from its image with the model: on the model's thread only. TL_ERR_NOT_FOUND for unknown ids. */
 tl_status search_service_embedding(search_service *s, embedding_space space, int64_t id, float *out,
                                    tl_error *err);
 

@@ -1,7 +1,9 @@
-/* bench_index: vector_index build throughput and search latency (p50/p99, k=10) over random
- * normalised vectors, for Flat and IVF, batch 1 and 32, unfiltered and filtered to a category
- * holding 10% of the products. Not a test: timings need a quiet machine.
- *   bench_index [--n N] [--dim D] [--queries Q] [--nlist L] [--nprobe P] [--threads T] */
+/* bench_index: vector_index build throughput, search latency (p50/p99, k=10) and recall@10
+ * against exact search, over random normalised vectors (uniform, or clustered as embeddings
+ * are), for Flat, fp16/SQ8 storage and IVF, batch 1 and 32, unfiltered and filtered to a
+ * category holding 10% of the products. Not a test: timings need a quiet machine.
+ *   bench_index [--n N] [--dim D] [--queries Q] [--nlist L] [--nprobe P] [--threads T]
+ *               [--clustered] [--factory F]... */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,9 +17,12 @@
 #define N_CATEGORIES 10
 #define K            10
 
+#define MAX_FACTORIES 8
+
 typedef struct bench_opts {
     int64_t n;
-    int dim, queries, nlist, nprobe, threads;
+    int dim, queries, nlist, nprobe, threads, clustered, n_factories;
+    const char *factories[MAX_FACTORIES];
 } bench_opts;
 
 static double now_s(void) {
@@ -40,6 +45,23 @@ static float *random_unit_vectors(int64_t n, int dim) {
         double s = 0;
         for (int d = 0; d < dim; d++) {
             float v = uniform_pm1();
+            x[i * dim + d] = v;
+            s += (double)v * v;
+        }
+        for (int d = 0; d < dim; d++) x[i * dim + d] /= (float)sqrt(s);
+    }
+    return x;
+}
+
+/* Clustered unit vectors: 1000 random centres, each vector a centre plus noise of about the
+ * centre's norm, so that neighbours exist as they do among product embeddings. */
+static float *clustered_unit_vectors(int64_t n, int dim, const float *centres) {
+    float *x = random_unit_vectors(n, dim);
+    for (int64_t i = 0; x && i < n; i++) {
+        const float *c = centres + (size_t)((uniform_pm1() + 1.0f) * 0.5f * 999.0f) * dim;
+        double s = 0;
+        for (int d = 0; d < dim; d++) {
+            float v = c[d] + x[i * dim + d];
             x[i * dim + d] = v;
             s += (double)v * v;
         }
@@ -114,10 +136,23 @@ static void time_search(vector_index *ix, const char *factory, const float *q, i
     free(ids);
 }
 
-static void bench_factory(const bench_opts *o, const char *factory, const float *x,
-                          const float *q) {
+/* Top-K ids of every query, unfiltered (caller frees). */
+static int64_t *search_all(vector_index *ix, const float *q, int queries) {
+    float *scores = malloc((size_t)queries * K * sizeof *scores);
+    int64_t *ids = malloc((size_t)queries * K * sizeof *ids);
+    tl_error err;
+    if (scores && ids && vector_index_search(ix, q, queries, K, NULL, scores, ids, &err))
+        fprintf(stderr, "bench_index: %s\n", err.message);
+    free(scores);
+    return ids;
+}
+
+/* Builds factory, prints its search latencies and, against exact (the first factory's ids,
+ * NULL for the first), its recall@10. Returns the unfiltered top-K ids (caller frees). */
+static int64_t *bench_factory(const bench_opts *o, const char *factory, const float *x,
+                              const float *q, const int64_t *exact) {
     vector_index *ix = build(o, factory, x);
-    if (!ix) return;
+    if (!ix) return NULL;
     tl_error err;
     if (!strncmp(factory, "IVF", 3) && vector_index_set_param(ix, "nprobe", o->nprobe, &err))
         fprintf(stderr, "bench_index: %s\n", err.message);
@@ -125,7 +160,16 @@ static void bench_factory(const bench_opts *o, const char *factory, const float 
     for (int b = 0; b < 2; b++)
         for (int f = 0; f < 2; f++)
             time_search(ix, factory, q, o->queries, batches[b], f ? "c0" : NULL, o->dim);
+    int64_t *ids = search_all(ix, q, o->queries);
+    if (ids && exact) {
+        int64_t hits = 0;
+        for (int i = 0; i < o->queries; i++)
+            for (int a = 0; a < K; a++)
+                for (int b = 0; b < K; b++) hits += ids[i * K + a] == exact[i * K + b];
+        printf("%-14s recall@10 vs exact %.4f\n", factory, (double)hits / (o->queries * K));
+    }
     vector_index_free(ix);
+    return ids;
 }
 
 static int parse_args(int argc, char **argv, bench_opts *o) {
@@ -136,6 +180,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         {"nlist", required_argument, NULL, 'l'},
         {"nprobe", required_argument, NULL, 'p'},
         {"threads", required_argument, NULL, 't'},
+        {"clustered", no_argument, NULL, 'c'},
+        {"factory", required_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
@@ -161,12 +207,23 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             case 't':
                 o->threads = (int)v;
                 break;
+            case 'c':
+                o->clustered = 1;
+                break;
+            case 'f':
+                if (o->n_factories == MAX_FACTORIES)
+                    return fprintf(stderr, "bench_index: at most %d factories\n", MAX_FACTORIES), 2;
+                o->factories[o->n_factories++] = optarg;
+                break;
             case 'h':
                 printf("usage: bench_index [--n N] [--dim D] [--queries Q] [--nlist L] "
                        "[--nprobe P] [--threads T]\n"
-                       "Times vector_index build and k=10 search (Flat and IVF; batch 1 and 32;\n"
-                       "unfiltered and a 10%% category filter) on random unit vectors.\n"
-                       "Defaults: N=100000 D=512 Q=320 L=4*sqrt(N) P=L/16 T=all CPUs.\n");
+                       "                   [--clustered] [--factory F]...\n"
+                       "Times vector_index build and k=10 search (batch 1 and 32; unfiltered and\n"
+                       "a 10%% category filter) on random unit vectors (--clustered: around 1000\n"
+                       "random centres), and each factory's recall@10 against the first one.\n"
+                       "Defaults: N=100000 D=512 Q=320 L=4*sqrt(N) P=L/16 T=all CPUs;\n"
+                       "factories IDMap2,Flat IDMap2,SQfp16 IDMap2,SQ8 IVF<L>,Flat.\n");
                 return 0;
             case 'v':
                 printf("bench_index %s\n", TAILOR_VERSION);
@@ -188,14 +245,31 @@ int main(int argc, char **argv) {
     if (rc >= 0) return rc;
     if (!o.nlist) o.nlist = (int)(4 * sqrt((double)o.n));
     if (!o.nprobe) o.nprobe = o.nlist / 16 > 1 ? o.nlist / 16 : 1;
-    float *x = random_unit_vectors(o.n, o.dim), *q = random_unit_vectors(o.queries, o.dim);
-    if (!x || !q) return fprintf(stderr, "bench_index: out of memory\n"), 1;
+    float *centres = o.clustered ? random_unit_vectors(1000, o.dim) : NULL;
+    float *x =
+        o.clustered ? clustered_unit_vectors(o.n, o.dim, centres) : random_unit_vectors(o.n, o.dim);
+    float *q = o.clustered ? clustered_unit_vectors(o.queries, o.dim, centres)
+                           : random_unit_vectors(o.queries, o.dim);
+    if (!x || !q || (o.clustered && !centres))
+        return fprintf(stderr, "bench_index: out of memory\n"), 1;
     char ivf[64];
     snprintf(ivf, sizeof ivf, "IVF%d,Flat", o.nlist);
-    printf("N=%lld dim=%d queries=%d threads=%d nprobe=%d\n", (long long)o.n, o.dim, o.queries,
-           o.threads, o.nprobe);
-    bench_factory(&o, "IDMap2,Flat", x, q);
-    bench_factory(&o, ivf, x, q);
+    if (!o.n_factories) {
+        const char *defaults[] = {"IDMap2,Flat", "IDMap2,SQfp16", "IDMap2,SQ8", ivf};
+        for (int f = 0; f < 4; f++) o.factories[o.n_factories++] = defaults[f];
+    }
+    printf("N=%lld dim=%d queries=%d threads=%d nprobe=%d data=%s\n", (long long)o.n, o.dim,
+           o.queries, o.threads, o.nprobe, o.clustered ? "clustered" : "uniform");
+    int64_t *exact = NULL;
+    for (int f = 0; f < o.n_factories; f++) {
+        int64_t *ids = bench_factory(&o, o.factories[f], x, q, exact);
+        if (f == 0)
+            exact = ids;
+        else
+            free(ids);
+    }
+    free(exact);
+    free(centres);
     free(x);
     free(q);
     return 0;

@@ -46,7 +46,8 @@ def load_safetensors(path):
 
 
 class ClipTorch:
-    """HF CLIPModel forward (README section 2) on a dict of weights."""
+    """HF CLIPModel forward (README section 2) on a dict of weights; with task, each encoder
+    layer also adds that task's TSA adapter on z' (MODEL.md section 2, contrastive mode)."""
 
     def __init__(self, config, weights):
         self.w = weights
@@ -59,6 +60,11 @@ class ClipTorch:
 
     def linear(self, x, prefix, bias=True):
         return F.linear(x, self.w[prefix + ".weight"], self.w[prefix + ".bias"] if bias else None)
+
+    def adapter(self, x, prefix):
+        """A(x) = s * (up(relu(down(LN(x))))), MODEL.md section 2."""
+        h = F.relu(self.linear(self.layer_norm(x, prefix + ".ln", 1e-5), prefix + ".down"))
+        return self.w[prefix + ".scale"] * self.linear(h, prefix + ".up")
 
     def attention(self, x, prefix, heads, causal):
         batch, tokens, width = x.shape
@@ -75,34 +81,36 @@ class ClipTorch:
         mixed = (scores.softmax(-1) @ v).transpose(1, 2).reshape(batch, tokens, width)
         return self.linear(mixed, prefix + ".out_proj")
 
-    def encoder(self, x, tower, cfg, causal):
+    def encoder(self, x, tower, cfg, causal, task=None):
         eps = cfg["layer_norm_eps"]
         for i in range(cfg["num_hidden_layers"]):
             p = f"{tower}.encoder.layers.{i}"
             x = x + self.attention(self.layer_norm(x, p + ".layer_norm1", eps), p + ".self_attn",
                                    cfg["num_attention_heads"], causal)
             h = self.linear(self.layer_norm(x, p + ".layer_norm2", eps), p + ".mlp.fc1")
-            x = x + self.linear(h * torch.sigmoid(1.702 * h), p + ".mlp.fc2")
+            tsa = self.adapter(x, f"{p}.tsa.{task}") if task else 0
+            x = x + self.linear(h * torch.sigmoid(1.702 * h), p + ".mlp.fc2") + tsa
         return x
 
-    def encode_pixels(self, pixels):
-        """pixels [B,3,S,S] -> unnormalised image embeddings [B,P]."""
+    def encode_pixels(self, pixels, task=None):
+        """pixels [B,3,S,S] -> unnormalised image embeddings [B,P] (with task's TSA if set)."""
         cfg, w = self.vision, self.w
         x = F.conv2d(pixels, w["vision_model.embeddings.patch_embedding.weight"],
                      stride=cfg["patch_size"]).flatten(2).transpose(1, 2)
         cls = w["vision_model.embeddings.class_embedding"].expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], 1) + w["vision_model.embeddings.position_embedding.weight"]
         x = self.layer_norm(x, "vision_model.pre_layrnorm", cfg["layer_norm_eps"])
-        x = self.encoder(x, "vision_model", cfg, causal=False)
+        x = self.encoder(x, "vision_model", cfg, causal=False, task=task)
         pooled = self.layer_norm(x[:, 0], "vision_model.post_layernorm", cfg["layer_norm_eps"])
         return self.linear(pooled, "visual_projection", bias=False)
 
-    def encode_text_ids(self, ids):
-        """ids [B,T] int64 -> unnormalised text embeddings [B,P], pooled at the first max id."""
+    def encode_text_ids(self, ids, task=None):
+        """ids [B,T] int64 -> unnormalised text embeddings [B,P], pooled at the first max id
+        (with task's TSA if set)."""
         cfg, w = self.text, self.w
         positions = w["text_model.embeddings.position_embedding.weight"][:ids.shape[1]]
         x = w["text_model.embeddings.token_embedding.weight"][ids] + positions
-        x = self.encoder(x, "text_model", cfg, causal=True)
+        x = self.encoder(x, "text_model", cfg, causal=True, task=task)
         x = self.layer_norm(x, "text_model.final_layer_norm", cfg["layer_norm_eps"])
         pooled = x[torch.arange(ids.shape[0]), ids.argmax(-1)]
         return self.linear(pooled, "text_projection", bias=False)
@@ -193,6 +201,16 @@ def check_against_testdata(vectors_dir):
     return image_diff <= 1e-4 and text_diff <= 1e-4
 
 
+def write_report(path, report):
+    """Writes report as indented JSON to path, or to standard output for "-"."""
+    text = json.dumps(report, indent=2)
+    if path == "-":
+        print(text)
+    else:
+        with open(path, "w") as f:
+            f.write(text + "\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model_dir", nargs="?", help="checkpoint directory (config.json + "
@@ -216,12 +234,7 @@ def main():
                   "threads": torch.get_num_threads(), "repeats": args.repeats,
                   "results": results, "sgemm": {"n": args.sgemm_size, "gflops": matmul_gflops},
                   "vision_gflop": vit}
-        text = json.dumps(report, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w") as f:
-                f.write(text + "\n")
+        write_report(args.json, report)
     return 0
 
 

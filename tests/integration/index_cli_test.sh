@@ -33,6 +33,10 @@ check "an item search excludes the item and honours the category" \
    python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r and all(x[\"id\"]!=100 and x[\"category\"]==\"dresses\" for x in r)" "$work/item.json"'
 check "a text search returns k results" \
   '[[ $("$tailor" search --index "$work/idx" --model "$model" --text "a red dress" -k 3 | wc -l) == 3 ]]'
+check "a composed search (item + text) ranks the tgir gallery by the composed query" \
+  '"$tailor" search --index "$work/idx" --model "$model" --item 100 --text "in blue" -k 3 --json > "$work/c1.json" &&
+   "$tailor" search --index "$work/idx" --model "$model" --item 100 --text "in blue" -k 3 --gallery xmr_image --json > "$work/c2.json" &&
+   python3 -c "import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:]); assert len(a)==3 and all(x[\"id\"]!=100 for x in a) and [x[\"id\"] for x in a]==[x[\"id\"] for x in b]" "$work/c1.json" "$work/c2.json"'
 check "--strict fails on the duplicate and keeps the published index" \
   '! "$tailor" index build --model "$model" --catalog "$work/catalog.jsonl" --out "$work/idx" --strict 2>/dev/null &&
    "$tailor" index verify "$work/idx" >/dev/null'

@@ -1,6 +1,7 @@
 /* TEST ONLY: a deterministic fake embedder for index builds, so that builder tests do not need
  * the model engine. Image vectors hash the decoded pixels (an image's TGIR vector is its XMR
- * vector reversed, so the spaces differ), text vectors hash the bytes; all are L2-normalised. Never linked into the tailor CLI. */
+ * vector reversed, so the spaces differ), text vectors hash the bytes; all are L2-normalised. Never
+ * linked into the tailor CLI. */
 #ifndef TL_INDEX_FAKE_EMBEDDER_H
 #define TL_INDEX_FAKE_EMBEDDER_H
 
@@ -18,8 +19,8 @@ static void fake_embed_normalise(float *v) {
     for (int j = 0; j < FAKE_EMBED_DIM; j++) v[j] = (float)(v[j] / sqrt(s));
 }
 
-static tl_status fake_embed_images(void *ctx, embedding_space space, const tl_image *images,
-                                   int n, float *out, tl_error *err) {
+static tl_status fake_embed_images(void *ctx, embedding_space space, const tl_image *images, int n,
+                                   float *out, tl_error *err) {
     for (int i = 0; i < n; i++) {
         float *v = out + (size_t)i * FAKE_EMBED_DIM;
         for (int j = 0; j < FAKE_EMBED_DIM; j++) v[j] = 1.0f + (float)j / FAKE_EMBED_DIM;

@@ -1,6 +1,7 @@
 /* vector_index under concurrency: 4 search threads (half filtered by category) run while a
  * writer adds new products and removes old ones; no search that started after a removal
- * returned may name the removed id, and every result list stays sorted and well-formed. */
+ * returned may name the removed id, and every result list stays sorted and well-formed. Two
+ * faiss threads, so the unfiltered searches split the sub-indexes over threads. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -73,7 +74,7 @@ TEST(searches_never_see_removed_ids) {
     tl_error err;
     unsigned seed = 7;
     for (int i = 0; i < N_IDS * DIM; i++) vectors[i] = (float)rand_r(&seed) / RAND_MAX - 0.5f;
-    REQUIRE(!vector_index_create(&ix, DIM, NULL, 1, &err));
+    REQUIRE(!vector_index_create(&ix, DIM, NULL, 2, &err));
     for (int i = 0; i < N_INITIAL; i++) add_one(i, &err);
     pthread_t threads[N_SEARCHERS + 1];
     for (int t = 0; t < N_SEARCHERS; t++)

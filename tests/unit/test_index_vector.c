@@ -102,11 +102,16 @@ static vector_index *build(const char *factory) {
     return build_n(factory, N);
 }
 
-static int exact_match_count(vector_index *ix, const char *category) {
+/* Queries matching brute force exactly; one_by_one searches each query alone (the unfiltered
+ * search of few queries splits the sub-indexes over threads). */
+static int exact_match_count(vector_index *ix, const char *category, int one_by_one) {
     float s[NQ * K], bs[K];
     int64_t ids[NQ * K], bids[K];
     tl_error err;
-    if (vector_index_search(ix, queries, NQ, K, category, s, ids, &err)) return -1;
+    for (int q = 0; q < (one_by_one ? NQ : 1); q++)
+        if (vector_index_search(ix, queries + q * DIM, one_by_one ? 1 : NQ, K, category, s + q * K,
+                                ids + q * K, &err))
+            return -1;
     int exact = 0;
     for (int q = 0; q < NQ; q++) {
         brute_force(queries + q * DIM, category, bs, bids);
@@ -122,8 +127,10 @@ TEST(flat_equals_brute_force) {
     vector_index *ix = build(NULL);
     REQUIRE(ix);
     CHECK(vector_index_count(ix) == N);
-    CHECKF(exact_match_count(ix, NULL) == NQ, "unfiltered");
-    CHECKF(exact_match_count(ix, "shoes") == NQ, "filtered to shoes");
+    CHECKF(exact_match_count(ix, NULL, 0) == NQ, "unfiltered");
+    CHECKF(exact_match_count(ix, NULL, 1) == NQ, "unfiltered, one query at a time");
+    CHECKF(exact_match_count(ix, "shoes", 0) == NQ, "filtered to shoes");
+    CHECKF(exact_match_count(ix, "shoes", 1) == NQ, "filtered to shoes, one query at a time");
     CHECK(vector_index_category_count(ix, "shoes") == N / 10);
     vector_index_free(ix);
 }
@@ -270,6 +277,36 @@ TEST(other_factories_search) {
     }
 }
 
+static float max_abs_diff(const float *a, const float *b) {
+    float d = 0.0f;
+    for (int j = 0; j < DIM; j++) d = fmaxf(d, fabsf(a[j] - b[j]));
+    return d;
+}
+
+/* An item's stored vector comes back exactly where the structure keeps it. */
+TEST(stored_vectors) {
+    tl_error err;
+    float v[DIM];
+    vector_index *ix = build(NULL);
+    REQUIRE(ix);
+    CHECKF(!vector_index_get(ix, id_of(5), v, &err), "%s", err.message);
+    CHECK(max_abs_diff(v, base + 5 * DIM) < 1e-6f);
+    CHECK(vector_index_get(ix, -5, v, &err) == TL_ERR_NOT_FOUND);
+    int64_t victim = id_of(5);
+    CHECK(!vector_index_remove(ix, &victim, 1, NULL, &err));
+    CHECK(vector_index_get(ix, victim, v, &err) == TL_ERR_NOT_FOUND);
+    vector_index_free(ix);
+    const char *factories[] = {"IDMap2,HNSW32", "IDMap2,SQ8", "IVF16,Flat"};
+    const tl_status want[] = {TL_OK, TL_ERR_UNSUPPORTED, TL_ERR_UNSUPPORTED};
+    for (int f = 0; f < 3; f++) {
+        REQUIRE((ix = build_n(factories[f], 2000)));
+        tl_status st = vector_index_get(ix, id_of(42), v, &err);
+        CHECKF(st == want[f], "%s: %d", factories[f], st);
+        if (!st) CHECK(max_abs_diff(v, base + 42 * DIM) < 1e-6f);
+        vector_index_free(ix);
+    }
+}
+
 TEST(bad_input_is_an_error) {
     vector_index *ix = NULL;
     tl_error err;
@@ -299,6 +336,7 @@ int main(void) {
     RUN(remove_and_upsert);
     RUN(save_load_round_trip);
     RUN(other_factories_search);
+    RUN(stored_vectors);
     RUN(bad_input_is_an_error);
     free(base);
     free(queries);
