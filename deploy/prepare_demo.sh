@@ -19,7 +19,7 @@ fi
 mkdir -p "$demo"
 if [[ ! -f $demo/data/dataset.json ]]; then
   echo "generating the demo data in $demo/data"
-  "$train" demo-data --out "$demo/data" --size 10000
+  "$train" demo-data --out "$demo/data"
 fi
 # The config reads its paths relative to itself: data, vocab (the shipped CLIP tokenizer), run.
 cp trainer/configs/demo.json "$demo/train.json"
