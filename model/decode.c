@@ -1,7 +1,8 @@
 /* Caption decoding (MODEL.md §2 fic): the text decoder one position at a time with a
  * key/value cache per layer (self-attention K/V of every hypothesis, XAA K/V over the vision
- * memory computed once per caption), driven by beam.c's search. Not for: teacher forcing
- * (towers.c), the search rule (beam.c). */
+ * memory computed once per caption), driven by beam.c's search; on the bfloat16 weights of
+ * decode_bf16.c when the model has them. Not for: teacher forcing (towers.c), the search rule
+ * (beam.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,9 @@
 
 typedef struct decoder {
     tl_model *m;
+    const clip_tower *tower; /* the text tower: fp32, or the bfloat16 view */
+    const xaa_params *xaa;   /* [L] text XAA, likewise */
+    const tl_bf16 *fic_w;    /* the head's bfloat16 copy, or NULL */
     int L, D, Tmax, W, Tv, V;
     size_t cache_layer;     /* floats per layer: W·Tmax·D */
     float *k, *v, *spare;   /* [L, W, Tmax, D] self-attention cache (+ reorder target) */
@@ -31,6 +35,10 @@ static tl_status decoder_alloc(decoder *d, tl_model *m, int width, int max_token
     tl_backend *be = m->be;
     memset(d, 0, sizeof *d);
     d->m = m;
+    const decode_bf16 *bf16 = m->tasks->bf16;
+    d->tower = bf16 ? &bf16->tower : &m->w.text.tower;
+    d->xaa = bf16 ? bf16->xaa : m->tasks->p->text.xaa;
+    d->fic_w = bf16 ? bf16->fic_w : NULL;
     d->L = m->w.text.tower.n_layers;
     d->D = m->w.text.tower.width;
     d->Tmax = max_tokens;
@@ -59,7 +67,7 @@ static tl_status decoder_alloc(decoder *d, tl_model *m, int width, int max_token
 /* XAA keys/values of every text layer over vision memory [L, 1, Tv, Dv]. */
 static tl_status decoder_set_memory(decoder *d, const float *memory, tl_error *err) {
     tl_model *m = d->m;
-    const xaa_params *xaa = m->tasks->p->text.xaa;
+    const xaa_params *xaa = d->xaa;
     size_t per_layer = (size_t)d->Tv * m->w.vision.tower.width, kv = (size_t)d->Tv * d->D;
     float *scratch = clip_arena_reserve(&m->scratch, &m->tasks->scratch,
                                         xaa_kv_scratch_floats(&xaa[0], d->Tv), err);
@@ -74,19 +82,22 @@ static tl_status decoder_set_memory(decoder *d, const float *memory, tl_error *e
  * position's K/V to layer l's cache. */
 static void cached_self_attention(decoder *d, int l, int n, int pos) {
     tl_backend *be = d->m->be;
-    const clip_tower *t = &d->m->w.text.tower;
+    const clip_tower *t = d->tower;
     const clip_layer_w *w = &t->layers[l];
+    clip_layer_bf16 c = clip_layer_bf16_of(w);
     int D = d->D, ld_cache = d->Tmax * D;
     float *kc = d->k + l * d->cache_layer, *vc = d->v + l * d->cache_layer; /* [W, Tmax, D] */
     be->layernorm(be, d->ln, d->x, w->ln1_w, w->ln1_b, n, D, t->eps);
-    be->linear(be, d->q, 0, d->ln, 0, w->q_w, w->q_b, n, D, D, 0);
-    be->linear(be, kc + (size_t)pos * D, ld_cache, d->ln, 0, w->k_w, w->k_b, n, D, D, 0);
-    be->linear(be, vc + (size_t)pos * D, ld_cache, d->ln, 0, w->v_w, w->v_b, n, D, D, 0);
+    tl_linear_prefer_bf16(be, d->q, 0, d->ln, 0, w->q_w, c.q, w->q_b, n, D, D, 0);
+    tl_linear_prefer_bf16(be, kc + (size_t)pos * D, ld_cache, d->ln, 0, w->k_w, c.k, w->k_b, n, D,
+                          D, 0);
+    tl_linear_prefer_bf16(be, vc + (size_t)pos * D, ld_cache, d->ln, 0, w->v_w, c.v, w->v_b, n, D,
+                          D, 0);
     for (int b = 0; b < n; b++) /* each hypothesis over its own positions 0..pos */
         be->attention(be, d->ln + (size_t)b * D, d->q + (size_t)b * D, D, kc + (size_t)b * ld_cache,
                       vc + (size_t)b * ld_cache, D, 1, 1, pos + 1, t->heads, t->head_dim, 0, NULL,
                       NULL);
-    be->linear(be, d->xp, 0, d->ln, 0, w->out_w, w->out_b, n, D, D, 0);
+    tl_linear_prefer_bf16(be, d->xp, 0, d->ln, 0, w->out_w, c.out, w->out_b, n, D, D, 0);
     be->axpy(be, d->xp, d->x, 1.0f, (size_t)n * D);
 }
 
@@ -95,12 +106,12 @@ static tl_status decoder_mlp_adapters(decoder *d, int l, int n, tl_error *err) {
     tl_model *m = d->m;
     const tailor_params *p = m->tasks->p;
     const adapter_params *tsa = &p->text.tsa[TL_TASK_FIC][l];
-    const xaa_params *xaa = &p->text.xaa[l];
+    const xaa_params *xaa = &d->xaa[l];
     size_t a = adapter_scratch_floats(tsa, n), x = xaa_attend_scratch_floats(xaa, 1, n);
     float *scratch = clip_arena_reserve(&m->scratch, &m->tasks->scratch, a > x ? a : x, err);
     if (!scratch) return TL_ERR_NOMEM;
-    tl_status st = clip_layer_mlp_forward(m->be, &m->w.text.tower, l, d->x, d->xp, n, 1, NULL,
-                                          &m->scratch, err);
+    tl_status st =
+        clip_layer_mlp_forward(m->be, d->tower, l, d->x, d->xp, n, 1, NULL, &m->scratch, err);
     if (st) return st;
     adapter_forward(m->be, tsa, d->x, d->xp, n, NULL, scratch);
     size_t kv = (size_t)d->Tv * d->D; /* all hypotheses share the image: one batch of n queries */
@@ -122,7 +133,7 @@ static tl_status decoder_step(void *ctx, const int32_t *tokens, int n, int pos, 
         if (st) return st;
     }
     m->be->layernorm(m->be, d->ln, d->x, tw->final_ln_w, tw->final_ln_b, n, d->D, tw->tower.eps);
-    fic_head_forward(m->be, m->tasks->p, logits, d->ln, n, d->D, d->V);
+    fic_head_forward(m->be, m->tasks->p, d->fic_w, logits, d->ln, n, d->D, d->V);
     if (tasks_tracing(m)) {
         int dims[2] = {n, d->V};
         tasks_trace(m, logits, dims, 2, "caption.step%d.logits", pos);

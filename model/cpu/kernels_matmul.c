@@ -8,9 +8,9 @@
 #include <math.h>
 #include <string.h>
 
-/* GEMM_BLOCK: column/row blocks handed to threads are multiples of this.
+/* GEMM_BLOCK: column/row blocks handed to threads are multiples of this (kernels.h).
  * SERIAL_FLOPS: smaller products run on the caller alone (a thread hand-off costs more). */
-enum { GEMM_BLOCK = 16, SERIAL_FLOPS = 1 << 21 };
+enum { GEMM_BLOCK = CPU_LINEAR_BLOCK, SERIAL_FLOPS = 1 << 21 };
 
 /* OpenBLAS runs inside pool workers, one thread each. The setting is process-wide, so it is
  * checked before every product: another module of the process may have raised it since. */
@@ -52,6 +52,10 @@ static void linear_blocks(void *ctx, size_t begin, size_t end, int thread) {
     if (j->b) add_bias(y, j->ldy, j->b + n0, m, n);
 }
 
+size_t cpu_linear_grain(int M, int K, int N, size_t blocks) {
+    return 2.0 * M * N * K < SERIAL_FLOPS ? blocks : 1;
+}
+
 void cpu_linear(tl_pool *pool, float *y, int ldy, const float *x, int ldx, const float *w,
                 const float *b, int M, int K, int N, int accumulate) {
     if (M <= 0 || N <= 0) return;
@@ -66,8 +70,7 @@ void cpu_linear(tl_pool *pool, float *y, int ldy, const float *x, int ldx, const
     size_t blocks = (size_t)(total + GEMM_BLOCK - 1) / GEMM_BLOCK;
     /* The pool's default chunking (about 4 chunks per thread) lets a thread that gets its core
      * sooner take more of the product; measured per core, 8 sgemm calls cost the same as 2. */
-    size_t grain = 2.0 * M * N * K < SERIAL_FLOPS ? blocks : 1;
-    tl_pool_for(pool, blocks, grain, linear_blocks, &j);
+    tl_pool_for(pool, blocks, cpu_linear_grain(M, K, N, blocks), linear_blocks, &j);
 }
 
 /* ---- attention: one item per (batch, head), query rows in tiles that fit the scratch ---- */
