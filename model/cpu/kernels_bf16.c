@@ -1,6 +1,7 @@
 /* bfloat16 CPU kernels for reduced-precision caption decoding (tl_model_opts.decode_bf16):
  * rounding fp32 to bfloat16, and Linear with bfloat16 weights for few rows, on AVX512_BF16 dot
- * products (_mm512_dpbf16_ps) where the compiler targets them, a portable loop otherwise.
+ * products (_mm512_dpbf16_ps) where the compiler targets them, else a portable vector loop that
+ * widens bfloat16 to fp32.
  * Not for: training, or products of many rows (sgemm in kernels_matmul.c). */
 #include <string.h>
 
@@ -12,12 +13,12 @@
 
 enum { BLOCK = 4 }; /* weight rows whose dot products one pass over x computes */
 
+/* Branch-free, so that loops over it vectorise. */
 uint16_t cpu_bf16_round(float x) {
     uint32_t u;
     memcpy(&u, &x, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(u >> 16 | 0x40); /* quiet NaN */
-    u += 0x7fffu + (u >> 16 & 1);
-    return (uint16_t)(u >> 16);
+    uint32_t nearest = (u + 0x7fffu + (u >> 16 & 1)) >> 16, quiet_nan = u >> 16 | 0x40;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : nearest);
 }
 
 typedef struct to_bf16_job {
@@ -70,21 +71,70 @@ static float dot_one(const float *x, const uint16_t *w, int K) {
     return _mm512_reduce_add_ps(acc);
 }
 #else
-static float widen(uint16_t h) {
+/* The portable loop: bfloat16 widened to fp32 (exact) in GCC vectors of any SIMD width. */
+typedef float vfloat __attribute__((vector_size(64)));
+typedef uint32_t vu32 __attribute__((vector_size(64)));
+typedef uint16_t vu16 __attribute__((vector_size(32)));
+enum { VLEN = 16 };
+
+static inline vfloat widen_v(const uint16_t *w) {
+    vu16 h;
+    memcpy(&h, w, sizeof h);
+    vu32 u = __builtin_convertvector(h, vu32) << 16;
+    vfloat f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* 16 values of x rounded to bfloat16 as cpu_bf16_round does, widened back. */
+static inline vfloat round_v(const float *x) {
+    vu32 u;
+    memcpy(&u, x, sizeof u);
+    vu32 nan = (vu32)((u & 0x7fffffffu) > 0x7f800000u); /* all ones where NaN */
+    u = (nan & (u | 0x400000u)) | (~nan & (u + 0x7fffu + (u >> 16 & 1)));
+    u &= 0xffff0000u;
+    vfloat f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline float widen(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;
     float f;
     memcpy(&f, &u, sizeof f);
     return f;
 }
 
-static float dot_one(const float *x, const uint16_t *w, int K) {
+static inline float sum_v(vfloat v) {
     float s = 0;
-    for (int k = 0; k < K; k++) s += widen(cpu_bf16_round(x[k])) * widen(w[k]);
+    for (int i = 0; i < VLEN; i++) s += v[i];
     return s;
 }
 
 static void dots_block(float dot[BLOCK], const float *x, const uint16_t *w, int K) {
-    for (int j = 0; j < BLOCK; j++) dot[j] = dot_one(x, w + (size_t)j * K, K);
+    vfloat acc[BLOCK] = {{0}};
+    int k = 0;
+    for (; k + VLEN <= K; k += VLEN) {
+        vfloat xv = round_v(x + k);
+        for (int j = 0; j < BLOCK; j++) {
+            __builtin_prefetch(w + (size_t)(j + BLOCK) * K + k);
+            acc[j] += xv * widen_v(w + (size_t)j * K + k);
+        }
+    }
+    for (int j = 0; j < BLOCK; j++) {
+        float s = sum_v(acc[j]);
+        for (int t = k; t < K; t++) s += widen(cpu_bf16_round(x[t])) * widen(w[(size_t)j * K + t]);
+        dot[j] = s;
+    }
+}
+
+static float dot_one(const float *x, const uint16_t *w, int K) {
+    vfloat acc = {0};
+    int k = 0;
+    for (; k + VLEN <= K; k += VLEN) acc += round_v(x + k) * widen_v(w + k);
+    float s = sum_v(acc);
+    for (; k < K; k++) s += widen(cpu_bf16_round(x[k])) * widen(w[k]);
+    return s;
 }
 #endif
 

@@ -51,6 +51,9 @@ TEST(rounding_is_to_nearest_even) {
     CHECK(cpu_bf16_round(FLT_MAX) == 0x7f80); /* rounds past the largest bfloat16 */
     CHECK(isnan(widen(cpu_bf16_round(NAN))));
     CHECK(isnan(widen(cpu_bf16_round(-NAN))));
+    float payload_nan;
+    memcpy(&payload_nan, &(uint32_t){0x7fffffffu}, sizeof payload_nan);
+    CHECK(isnan(widen(cpu_bf16_round(payload_nan))));
     for (int t = 1; t <= 3; t += 2) {
         tl_pool *pool = tl_pool_create(t);
         REQUIRE(pool);
@@ -121,8 +124,25 @@ TEST(linear_bf16_matches_reference) {
     }
 }
 
+/* A NaN in x makes its row's outputs NaN and leaves the other rows finite. */
+TEST(linear_bf16_propagates_nan) {
+    tl_pool *pool = tl_pool_create(1);
+    REQUIRE(pool);
+    int M = 2, K = 40, N = 8;
+    float *x = rand_array((size_t)M * K, -1, 1), *w = rand_array((size_t)N * K, -1, 1), y[16];
+    uint16_t wh[320];
+    cpu_to_bf16(pool, wh, w, (size_t)N * K);
+    uint32_t nan_bits = 0x7fffffffu; /* a NaN whose rounding must not carry into the sign */
+    memcpy(&x[5], &nan_bits, sizeof nan_bits);
+    cpu_linear_bf16(pool, y, 0, x, 0, wh, NULL, M, K, N, 0);
+    for (int j = 0; j < N; j++) CHECKF(isnan(y[j]) && isfinite(y[N + j]), "column %d", j);
+    free(x), free(w);
+    tl_pool_destroy(pool);
+}
+
 int main(void) {
     RUN(rounding_is_to_nearest_even);
     RUN(linear_bf16_matches_reference);
+    RUN(linear_bf16_propagates_nan);
     return th_done();
 }
