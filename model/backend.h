@@ -25,6 +25,14 @@ struct tl_backend {
     void (*linear)(tl_backend *be, float *y, int ldy, const float *x, int ldx, const float *w,
                    const float *b, int M, int K, int N, int accumulate);
 
+    /* linear with reproducible rounding: y[i,n] = dot(x_i, w_n) + b[n] (y[i,n] += that when
+     * accumulate), the dot summed in an order that depends on K alone, never on M, N, the
+     * strides, the thread count or the machine's vector width. A row of x gives bit-for-bit
+     * the same outputs whether it runs alone or among others (session turns in batches). */
+    void (*linear_reproducible)(tl_backend *be, float *y, int ldy, const float *x, int ldx,
+                                const float *w, const float *b, int M, int K, int N,
+                                int accumulate);
+
     /* y[rows,dim] = (x - mean) / sqrt(var + eps) * w + b, biased variance; y may equal x. */
     void (*layernorm)(tl_backend *be, float *y, const float *x, const float *w, const float *b,
                       int rows, int dim, float eps);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backend.h"
 #include "error.h"
 #include "safetensors.h"
 
@@ -15,6 +16,10 @@
  * before any allocation. The real model (C = 8, N = 8, W = H = P = 512) is far below them. */
 #define NTM_MAX_DIM          65536
 #define NTM_MAX_STATE_FLOATS (64u << 20)
+
+/* Sessions stepped together per pass over the weights; larger batches run in passes of this
+ * many. The workspace holds this many sessions' scratch (about 28 KB each at the real size). */
+#define NTM_BATCH_MAX 64
 
 typedef enum ntm_kind {
     NTM_KIND_CASCADE = 1,     /* CM-NTM with trained ntm.* weights */
@@ -65,7 +70,7 @@ typedef struct ntm_block_weights {
     const float *read_init; /* [W] */
 } ntm_block_weights;
 
-/* Scratch for one turn, sized for a configuration (ntm.c). */
+/* Scratch for the turns of up to NTM_BATCH_MAX sessions, sized for a configuration (ntm.c). */
 typedef struct ntm_workspace ntm_workspace;
 
 /* Returns a workspace for cfg owned by the caller (free with ntm_workspace_free), or NULL when
@@ -77,13 +82,16 @@ typedef struct ntm_weights {
     ntm_config cfg;
     ntm_block_weights *blocks; /* [C], owned; NULL for the decayed sum */
     float scale;               /* ntm.scale (σ_ntm) */
-    ntm_workspace *ws;         /* turn scratch, owned: one turn at a time per ntm_weights */
+    tl_backend *be;            /* borrowed: runs the cascade's products; NULL for the decayed sum */
+    ntm_workspace *ws;         /* turn scratch, owned: one turn (or batch) at a time */
 } ntm_weights;
 
 /* Binds every ntm.* tensor of cfg in f with exact shape checks (errors name the tensor) and
- * sizes the turn workspace. For the decayed sum f is not read and may be NULL. The tensors stay
- * owned by f, which must outlive w; release w with ntm_weights_release. */
-tl_status ntm_weights_bind(ntm_weights *w, st_file *f, const ntm_config *cfg, tl_error *err);
+ * sizes the turn workspace; the cascade's products run on be (required for it). For the decayed
+ * sum f and be are not used and may be NULL. The tensors stay owned by f and the backend by its
+ * creator; both must outlive w. Release w with ntm_weights_release. */
+tl_status ntm_weights_bind(ntm_weights *w, st_file *f, const ntm_config *cfg, tl_backend *be,
+                           tl_error *err);
 void ntm_weights_release(ntm_weights *w);
 
 typedef struct ntm_block_state {
@@ -125,9 +133,18 @@ typedef struct ntm_trace {
 } ntm_trace;
 
 /* One turn: steps every block on x [P] (used as given, not renormalised) and writes
- * q_out [P] (= s->q): σ_ntm·n(o^C) for the cascade, n(running sum) for the decayed sum.
- * Allocates nothing. */
+ * q_out [P] (= s->q; q_out may be NULL): σ_ntm·n(o^C) for the cascade, n(running sum) for the
+ * decayed sum. Allocates nothing. The same as ntm_turn_batch with n = 1, plus the trace. */
 tl_status ntm_turn(const ntm_weights *w, ntm_state *s, const float *x, float *q_out,
                    ntm_trace *trace, tl_error *err);
+
+/* One turn each for n distinct sessions: states[i] steps on x[i·P, (i+1)·P) and q_out[i·P, ..)
+ * receives its q (q_out may be NULL). The products read each weight once per NTM_BATCH_MAX
+ * sessions, and every session's result is bit for bit what ntm_turn gives it alone, whatever
+ * n, its place in the batch or the thread count. Everything is checked first: on an error
+ * (n ≤ 0, a NULL, a state of another layout, a session twice, a non-finite x) no state
+ * changes. Allocates nothing. */
+tl_status ntm_turn_batch(const ntm_weights *w, ntm_state *const *states, const float *x, int n,
+                         float *q_out, tl_error *err);
 
 #endif

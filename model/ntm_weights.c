@@ -140,11 +140,13 @@ static tl_status bind_cascade(ntm_weights *w, st_file *f, tl_error *err) {
     return st;
 }
 
-tl_status ntm_weights_bind(ntm_weights *w, st_file *f, const ntm_config *cfg, tl_error *err) {
-    *w = (ntm_weights){.cfg = *cfg, .scale = 1.0f};
+tl_status ntm_weights_bind(ntm_weights *w, st_file *f, const ntm_config *cfg, tl_backend *be,
+                           tl_error *err) {
+    *w = (ntm_weights){.cfg = *cfg, .scale = 1.0f, .be = be};
     tl_status st = TL_OK;
     if (cfg->kind == NTM_KIND_CASCADE) {
-        if (!f) return tl_fail(err, TL_ERR_INVALID, "NTM weights need a checkpoint file");
+        if (!f || !be)
+            return tl_fail(err, TL_ERR_INVALID, "NTM weights need a checkpoint file and a backend");
         st = bind_cascade(w, f, err);
     } else if (cfg->kind != NTM_KIND_DECAYED_SUM) {
         return tl_fail(err, TL_ERR_INVALID, "unknown session memory kind %d", (int)cfg->kind);

@@ -38,7 +38,7 @@ tl_status session_memory_open(tl_model *m, const tl_model_opts *opts, tl_error *
     if (st) return st;
     ntm_weights *w = calloc(1, sizeof *w);
     if (!w) return tl_fail(err, TL_ERR_NOMEM, "out of memory for the session memory");
-    st = ntm_weights_bind(w, m->st, &cfg, err);
+    st = ntm_weights_bind(w, m->st, &cfg, m->be, err);
     if (st) {
         free(w);
         return st;
@@ -92,6 +92,20 @@ tl_status tl_session_turn_vec(tl_model *m, tl_session *s, const float *x, float 
     if (!s || !x) return tl_fail(err, TL_ERR_INVALID, "session turn: session and x are needed");
     tl_status st = ntm_turn(m->ntm, &s->state, x, query_out, NULL, err);
     if (st) tl_error_prefix(err, "session turn %llu", (unsigned long long)s->state.turns + 1);
+    return st;
+}
+
+tl_status tl_session_turn_vec_batch(tl_model *m, tl_session *const *sessions, const float *x, int n,
+                                    float *query_out, tl_error *err) {
+    if (n <= 0) return tl_fail(err, TL_ERR_INVALID, "session turn batch: %d sessions", n);
+    if (!sessions || !x)
+        return tl_fail(err, TL_ERR_INVALID, "session turn batch: sessions and x are needed");
+    ntm_state **states = malloc((size_t)n * sizeof *states);
+    if (!states) return tl_fail(err, TL_ERR_NOMEM, "out of memory for %d session turns", n);
+    for (int i = 0; i < n; i++) states[i] = sessions[i] ? &sessions[i]->state : NULL;
+    tl_status st = ntm_turn_batch(m->ntm, states, x, n, query_out, err);
+    if (st) tl_error_prefix(err, "session turn batch");
+    free(states);
     return st;
 }
 

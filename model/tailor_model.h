@@ -193,6 +193,14 @@ tl_status tl_session_turn(tl_model *m, tl_session *s, const tl_image *reference,
  * cache x_t of catalogue items). query_out may be NULL. */
 tl_status tl_session_turn_vec(tl_model *m, tl_session *s, const float *x, float *query_out,
                               tl_error *err);
+/* One turn each for n distinct sessions on x[n, P] (row i is session i's x_t): query_out[n, P]
+ * (may be NULL) receives their q_t. The NTM reads its weights once per pass of up to 64
+ * sessions instead of once per session, and each session's q_t and new state are bit for bit
+ * those of tl_session_turn_vec on it alone. Everything is checked before any session steps:
+ * n ≤ 0, a NULL, a session made for another model configuration, a session given twice or a
+ * non-finite x is TL_ERR_INVALID naming the session's index, and no session changes. */
+tl_status tl_session_turn_vec_batch(tl_model *m, tl_session *const *sessions, const float *x,
+                                    int n, float *query_out, tl_error *err);
 /* Turns taken. */
 uint64_t tl_session_turn_count(const tl_session *s);
 /* The last q_t [P], borrowed from s (zeros before the first turn). */

@@ -1,6 +1,6 @@
 /* batcher.h: two FIFO queues under one mutex, one worker thread, and the batch runner that
  * decodes images, embeds texts, images and pairs in chunks of max_batch, and scatters the rows back
- * to their jobs. */
+ * to their jobs, one by one or grouped by done_together. */
 #include "batcher.h"
 
 #include <errno.h>
@@ -101,6 +101,11 @@ typedef struct batch_run {
     tl_error *errors; /* per job */
     float *out;       /* [rows, dim] */
     int rows, dim;
+    /* per job, for done_together: the job's rows, then a group's jobs, rows and errors */
+    const float **job_rows;
+    batch_job **group;
+    const float **group_rows;
+    tl_error *group_errors;
 } batch_run;
 
 typedef enum input_kind { KIND_TEXT, KIND_IMAGE, KIND_PAIR } input_kind;
@@ -181,19 +186,58 @@ static void embed_kind(batcher *b, engine *eng, batch_run *run, input_kind kind)
     free(c.embeddings);
 }
 
+/* Hands the jobs left in run->jobs (those with done_together, rows and errors in run) to their
+ * functions: one call per function with its jobs in order; frees the jobs. */
+static void answer_together(batch_run *run, engine *eng) {
+    for (int j = 0; j < run->n_jobs; j++) {
+        if (!run->jobs[j]) continue;
+        batch_done_together_fn fn = run->jobs[j]->done_together;
+        int n = 0;
+        for (int k = j; k < run->n_jobs; k++) {
+            if (!run->jobs[k] || run->jobs[k]->done_together != fn) continue;
+            run->group[n] = run->jobs[k];
+            run->group_rows[n] = run->job_rows[k];
+            run->group_errors[n++] = run->errors[k];
+            run->jobs[k] = NULL;
+        }
+        fn(run->group, n, eng, run->group_rows, run->dim, run->group_errors);
+        for (int k = 0; k < n; k++) batch_job_free(run->group[k]);
+    }
+}
+
+static int alloc_run(batch_run *run) {
+    size_t n = (size_t)run->n_jobs;
+    run->row_offset = malloc(n * sizeof *run->row_offset);
+    run->errors = calloc(n, sizeof *run->errors);
+    run->job_rows = malloc(n * sizeof *run->job_rows);
+    run->group = malloc(n * sizeof *run->group);
+    run->group_rows = malloc(n * sizeof *run->group_rows);
+    run->group_errors = malloc(n * sizeof *run->group_errors);
+    for (int j = 0; run->row_offset && j < run->n_jobs; j++) {
+        run->row_offset[j] = run->rows;
+        run->rows += run->jobs[j]->n_inputs;
+    }
+    run->out = malloc((size_t)(run->rows ? run->rows : 1) * (size_t)(run->dim ? run->dim : 1) *
+                      sizeof(float));
+    return run->row_offset && run->errors && run->job_rows && run->group && run->group_rows &&
+           run->group_errors && run->out;
+}
+
+static void free_run(batch_run *run) {
+    free(run->row_offset);
+    free(run->errors);
+    free(run->job_rows);
+    free(run->group);
+    free(run->group_rows);
+    free(run->group_errors);
+    free(run->out);
+}
+
 static void run_batch(batcher *b, batch_job **jobs, int n_jobs) {
     engine *eng = engine_acquire(b->slot);
     batch_run run = {
         .jobs = jobs, .n_jobs = n_jobs, .dim = eng ? search_service_dim(eng->search) : 0};
-    run.row_offset = malloc((size_t)n_jobs * sizeof *run.row_offset);
-    run.errors = calloc((size_t)n_jobs, sizeof *run.errors);
-    for (int j = 0; run.row_offset && j < n_jobs; j++) {
-        run.row_offset[j] = run.rows;
-        run.rows += jobs[j]->n_inputs;
-    }
-    run.out =
-        malloc((size_t)(run.rows ? run.rows : 1) * (size_t)(run.dim ? run.dim : 1) * sizeof(float));
-    int ok = run.row_offset && run.errors && run.out;
+    int ok = alloc_run(&run);
     if (ok && eng && run.rows) {
         embed_kind(b, eng, &run, KIND_TEXT);
         embed_kind(b, eng, &run, KIND_IMAGE);
@@ -209,12 +253,17 @@ static void run_batch(batcher *b, batch_job **jobs, int n_jobs) {
             err = run.errors[j];
         const float *rows =
             err.code || !ok ? NULL : run.out + (size_t)run.row_offset[j] * (size_t)run.dim;
+        if (ok && jobs[j]->done_together) { /* answered below, with the others of its kind */
+            run.errors[j] = err;
+            run.job_rows[j] = rows;
+            continue;
+        }
         jobs[j]->done(jobs[j], eng, rows, run.dim, &err, jobs[j]->ctx);
         batch_job_free(jobs[j]);
+        jobs[j] = NULL;
     }
-    free(run.row_offset);
-    free(run.errors);
-    free(run.out);
+    if (ok) answer_together(&run, eng);
+    free_run(&run);
     engine_release(b->slot, eng);
 }
 

@@ -2,8 +2,9 @@
  * ahead of bulk); the worker takes every job that arrives within the batch window, up to the
  * batch size, embeds all their texts in one call, all their images in one call and all their
  * (image, text) pairs in one tl_compose call (embedding_space.h: texts and images in the XMR
- * space, pairs in the TGIR space), then hands each job its rows. The queue is bounded in
- * inputs.
+ * space, pairs in the TGIR space), then hands each job its rows (jobs that ask for it together
+ * with the batch's other jobs of their kind, so their follow-up work batches too). The queue is
+ * bounded in inputs.
  * Not for: HTTP (the job's done callback answers) or searching (done callbacks do that). */
 #ifndef TAILORD_BATCHER_H
 #define TAILORD_BATCHER_H
@@ -34,11 +35,19 @@ typedef struct batch_job batch_job;
 typedef void (*batch_done_fn)(batch_job *job, engine *eng, const float *embeddings, int dim,
                               const tl_error *err, void *ctx);
 
+/* Optional, for work that batches across jobs (session turns: one NTM pass): the batch's jobs
+ * whose done_together is the same function get one call of it, in submission order, with each
+ * job's rows (as for done) and error, instead of one done call each. Same thread and ownership
+ * as done; done still answers the job when the batch's buffers could not be allocated. */
+typedef void (*batch_done_together_fn)(batch_job **jobs, int n, engine *eng,
+                                       const float *const *rows, int dim, const tl_error *errs);
+
 struct batch_job {
     batch_priority priority;
     batch_input *inputs; /* n_inputs entries, owned by the job */
     int n_inputs;
     batch_done_fn done;
+    batch_done_together_fn done_together; /* NULL: done alone */
     void *ctx;
     batch_job *next;
 };

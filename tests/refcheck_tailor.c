@@ -484,7 +484,7 @@ static void check_ntm(refcheck *rc, tailor_refs *r, const char *dir) {
     ntm_state s = {0};
     tl_error err = {0};
     tl_status st = ntm_config_parse(&cfg, ntm, r->P, &err);
-    if (!st) st = ntm_weights_bind(&w, r->m->st, &cfg, &err);
+    if (!st) st = ntm_weights_bind(&w, r->m->st, &cfg, r->m->be, &err);
     if (!st) st = ntm_state_alloc(&s, &cfg, &err);
     size_t nx = 0, ng = 0;
     ntm_refs n = {0};

@@ -137,6 +137,10 @@ static tl_status build_id_index(dataset *ds, tl_error *err) {
     return TL_OK;
 }
 
+const char *dataset_scr_text(const dataset_item *item) {
+    return item->title ? item->title : item->n_texts ? item->texts[0] : "";
+}
+
 tl_status dataset_read_image(const dataset *ds, size_t i, tl_image *out, tl_error *err) {
     memset(out, 0, sizeof *out);
     if (i >= ds->n_items)

@@ -69,6 +69,9 @@ tl_status dataset_load_fashiongen(const train_dataset_config *cfg, dataset *ds, 
 
 /* Decodes item i's image as 8-bit RGB into out (free with img_free). */
 tl_status dataset_read_image(const dataset *ds, size_t i, tl_image *out, tl_error *err);
+/* The text that goes with an item's image into SCR, in training and in evaluation alike: its
+ * title, else its first text, else "" (owned by the item). */
+const char *dataset_scr_text(const dataset_item *item);
 
 /* The index of the item with this id, or -1. */
 int64_t dataset_find_id(const dataset *ds, int64_t id);

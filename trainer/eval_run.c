@@ -597,21 +597,19 @@ static int32_t scr_truth(const eval_ctx *c, const scr_classes *k, size_t i) {
     return label < 0 || (size_t)label >= c->ds->n_labels ? -1 : k->of_label[label];
 }
 
-static const char *item_text(const dataset_item *item) {
-    if (item->n_texts) return item->texts[0];
-    return item->title ? item->title : "";
-}
-
-/* Predicts the class of item i into *predicted. */
+/* Predicts the class of item i from its image and SCR text into *predicted, and from its
+ * image alone (an empty text: what the image tells without the words) into *image_only. */
 static tl_status scr_predict(eval_ctx *c, const scr_classes *k, size_t i, float *probs,
-                             int32_t *predicted, tl_error *err) {
+                             int32_t *predicted, int32_t *image_only, tl_error *err) {
     tl_image image = {0};
+    const char *const *names = k->with_head ? NULL : k->names;
     tl_status st = dataset_read_image(c->ds, i, &image, err);
     if (!st)
-        st = tl_classify(c->m, &image, item_text(&c->ds->items[i]), k->with_head ? NULL : k->names,
-                         k->n, probs, err);
-    img_free(&image);
+        st = tl_classify(c->m, &image, dataset_scr_text(&c->ds->items[i]), names, k->n, probs, err);
     if (!st) *predicted = (int32_t)eval_argmax(probs, (size_t)k->n);
+    if (!st) st = tl_classify(c->m, &image, "", names, k->n, probs, err);
+    if (!st) *image_only = (int32_t)eval_argmax(probs, (size_t)k->n);
+    img_free(&image);
     progress_advance(c, 1);
     return st;
 }
@@ -620,22 +618,22 @@ static tl_status scr_predict(eval_ctx *c, const scr_classes *k, size_t i, float 
 static tl_status scr_score(eval_ctx *c, const scr_classes *k, eval_report *r, tl_error *err) {
     size_t cap = limit_queries(c, c->ds->n_items), n = 0;
     int32_t *predicted = malloc((cap + 1) * sizeof *predicted);
+    int32_t *image_only = malloc((cap + 1) * sizeof *image_only);
     int32_t *truth = malloc((cap + 1) * sizeof *truth);
     float *probs = malloc((size_t)k->n * sizeof *probs);
-    if (!predicted || !truth || !probs) {
-        free(predicted), free(truth), free(probs);
-        return tl_fail(err, TL_ERR_NOMEM, "out of memory");
-    }
-    tl_status st = TL_OK;
+    tl_status st = predicted && image_only && truth && probs
+                       ? TL_OK
+                       : tl_fail(err, TL_ERR_NOMEM, "out of memory");
     progress_begin(c, EVAL_SCR, cap);
     for (size_t i = 0; !st && i < c->ds->n_items && n < cap; i++) {
         if ((truth[n] = scr_truth(c, k, i)) < 0) continue;
-        st = scr_predict(c, k, i, probs, &predicted[n], err);
+        st = scr_predict(c, k, i, probs, &predicted[n], &image_only[n], err);
         n++;
     }
     progress_end(c);
     if (!st) st = eval_classification(predicted, truth, n, (size_t)k->n, &r->scr, err);
-    free(predicted), free(truth), free(probs);
+    if (!st) st = eval_classification(image_only, truth, n, (size_t)k->n, &r->scr_image_only, err);
+    free(predicted), free(image_only), free(truth), free(probs);
     r->sections[EVAL_SCR].n_queries = n;
     return st;
 }
@@ -768,6 +766,8 @@ size_t eval_section_metrics(const eval_report *r, eval_section_id s, const char 
             break;
         case EVAL_SCR:
             METRIC("accuracy", r->scr.accuracy), METRIC("macro_f1", r->scr.macro_f1);
+            METRIC("image_only_accuracy", r->scr_image_only.accuracy);
+            METRIC("image_only_macro_f1", r->scr_image_only.macro_f1);
             break;
         case EVAL_FIC:
             METRIC("bleu4", r->fic.bleu[3]), METRIC("rouge_l", r->fic.rouge_l);

@@ -50,7 +50,8 @@ typedef struct eval_report {
     eval_xmr_result xmr;
     eval_tgir_result tgir;
     eval_multiturn_result multiturn;
-    eval_classification_result scr;
+    eval_classification_result scr;            /* image + the item's SCR text */
+    eval_classification_result scr_image_only; /* image + an empty text */
     eval_caption_result fic;
     double seconds; /* wall time of the whole run */
 } eval_report;

@@ -72,7 +72,7 @@ static tl_status build_items(train_batch *b, const batch_source *src, int task, 
             if (it->label < 0)
                 return tl_fail(err, TL_ERR_INVALID, "%s: item %lld has no subcategory for scr",
                                src->ds->source, (long long)it->id);
-            texts[r] = it->title ? it->title : caption_of(it, 0);
+            texts[r] = dataset_scr_text(it);
             b->labels[r] = src->class_of_label[it->label];
         }
         st = item_pixels(src, idx[r], b->pixels + r * px, err);

@@ -23,6 +23,12 @@ static void op_linear(tl_backend *be, float *y, int ldy, const float *x, int ldx
     cpu_linear(pool_of(be), y, ldy, x, ldx, w, b, M, K, N, accumulate);
 }
 
+static void op_linear_reproducible(tl_backend *be, float *y, int ldy, const float *x, int ldx,
+                                   const float *w, const float *b, int M, int K, int N,
+                                   int accumulate) {
+    cpu_linear_reproducible(pool_of(be), y, ldy, x, ldx, w, b, M, K, N, accumulate);
+}
+
 static void op_layernorm(tl_backend *be, float *y, const float *x, const float *w, const float *b,
                          int rows, int dim, float eps) {
     cpu_layernorm(pool_of(be), y, x, w, b, rows, dim, eps);
@@ -174,6 +180,7 @@ static void op_destroy(tl_backend *be) {
 static const tl_backend cpu_table = {
     .name = "cpu",
     .linear = op_linear,
+    .linear_reproducible = op_linear_reproducible,
     .layernorm = op_layernorm,
     .quick_gelu = op_quick_gelu,
     .relu = op_relu,

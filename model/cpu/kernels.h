@@ -29,6 +29,11 @@ size_t cpu_linear_grain(int M, int K, int N, size_t blocks);
 void cpu_gemm_small_m(float *y, int ldy, const float *x, int ldx, const float *w, const float *b,
                       int M, int K, int N, int accumulate);
 
+/* linear_reproducible of backend.h: y[M,N] (=|+=) x[M,K]·w[N,K]ᵀ + b (b may be NULL), each
+ * element summed in an order set by K alone (kernels_reproducible.c). */
+void cpu_linear_reproducible(tl_pool *pool, float *y, int ldy, const float *x, int ldx,
+                             const float *w, const float *b, int M, int K, int N, int accumulate);
+
 /* scratch: tl_pool_threads(pool) × CPU_ATTENTION_SCRATCH_FLOATS floats; Tk ≤
  * CPU_ATTENTION_MAX_KEYS. */
 void cpu_attention(tl_pool *pool, float *scratch, float *out, const float *q, int ldq,

@@ -177,9 +177,55 @@ def check_journal_survives_kill(exe, testdata, image):
     shutil.rmtree(work, ignore_errors=True)
 
 
+def same_scores(got, want, tol=1e-5):
+    """Whether two result lists hold the same items with scores within tol."""
+    got_scores = {r["id"]: r["score"] for r in got}
+    want_scores = {r["id"]: r["score"] for r in want}
+    return got_scores.keys() == want_scores.keys() and all(
+        abs(got_scores[i] - want_scores[i]) <= tol for i in want_scores)
+
+
+def check_batched_ntm_turns(port):
+    """Turns that arrive together step their sessions in one NTM batch: each answer scores as
+    a twin session stepped alone, and two turns of one session run one after the other. (The
+    NTM step is bit-exact in a batch; the text embeddings batched with it may differ in the
+    last bits, hence the tolerance.)"""
+    texts = ["a red dress", "blue jeans", "a warm coat", "white sneakers"]
+    alone = [call(port, "POST", "/v1/sessions", {}, expect=201)["session_id"] for _ in texts]
+    together = [call(port, "POST", "/v1/sessions", {}, expect=201)["session_id"] for _ in texts]
+    want = [call(port, "POST", f"/v1/sessions/{sid}/turns", {"text": text})["results"]
+            for sid, text in zip(alone, texts)]
+    want_second = call(port, "POST", f"/v1/sessions/{alone[0]}/turns",
+                       {"text": texts[0]})["results"]
+    turns = list(zip(together, texts)) + [(together[0], texts[0])]
+    answers = [None] * len(turns)
+
+    def post(i):
+        sid, text = turns[i]
+        answers[i] = request(port, "POST", f"/v1/sessions/{sid}/turns", {"text": text})
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(turns))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if not tap.ok(all(a and a[0] == 200 for a in answers), "turns sent together all succeed",
+                  [a and a[:1] + (a[2][:200],) for a in answers]):
+        return
+    bodies = [json.loads(a[2]) for a in answers]
+    same = all(same_scores(b["results"],
+                           want[i % len(texts)] if b["turn"]["turn"] == 1 else want_second)
+               for i, b in enumerate(bodies))
+    tap.ok(same, "each session's results equal its twin's stepped alone", bodies)
+    tap.ok(sorted([bodies[0]["turn"]["turn"], bodies[-1]["turn"]["turn"]]) == [1, 2] and
+           call(port, "GET", f"/v1/sessions/{together[0]}")["turn_count"] == 2,
+           "two turns of one session sent together both count", bodies)
+
+
 def check_ntm_sessions(exe, testdata):
     """Sessions on a checkpoint with adapters, heads and a trained-layout CM-NTM (random
-    weights) and a tokenizer: turns step the NTM, and its state survives a restart."""
+    weights) and a tokenizer: turns step the NTM (alone and batched), and its state survives a
+    restart."""
     work = workdir()
     model = os.path.join(work, "ntm-model")
     made = subprocess.run([os.environ["MAKE_RANDOM_CLIP"], model, "--preset", "tiny",
@@ -188,7 +234,8 @@ def check_ntm_sessions(exe, testdata):
     if not tap.ok(made.returncode == 0, "make_random_clip writes an NTM checkpoint", made.stdout):
         return
     persist = os.path.join(work, "sessions.jsonl")
-    server = Server(exe, testdata, work, ["--sessions.persist", persist], model=model)
+    server = Server(exe, testdata, work, ["--sessions.persist", persist, "--batch.window_ms", "100"],
+                    model=model)
     if not tap.ok(server.wait_ready(), "tailord serves the NTM checkpoint", server.error_log()):
         server.stop()
         return
@@ -199,6 +246,7 @@ def check_ntm_sessions(exe, testdata):
     t2 = call(server.port, "POST", f"/v1/sessions/{sid}/turns", {"text": "shorter", "reference_item_id": 2})
     tap.ok(t1["results"] and t2["turn"]["turn"] == 2, "two NTM turns rank the catalogue",
            [t1, t2])
+    check_batched_ntm_turns(server.port)
     server.stop()
     again = Server(exe, testdata, work, ["--sessions.persist", persist], model=model)
     tap.ok(again.wait_ready(), "restarts with the NTM checkpoint", again.error_log())

@@ -125,6 +125,8 @@ static void check_report_values(const eval_report *r) {
                   "multiturn");
     check_recalls(&r->scr.accuracy, 1, "scr accuracy");
     check_recalls(&r->scr.macro_f1, 1, "scr macro-F1");
+    check_recalls(&r->scr_image_only.accuracy, 1, "scr image-only accuracy");
+    check_recalls(&r->scr_image_only.macro_f1, 1, "scr image-only macro-F1");
 }
 
 /* clip-tiny is plain CLIP with a tokenizer: every section but FIC runs zero-shot; the demo test
@@ -272,7 +274,7 @@ static void check_json_keys(json_t *root) {
         {"t2i_r1", "t2i_r5", "t2i_r10", "i2t_r1", "i2t_r5", "i2t_r10"},
         {"r10", "r50"},
         {"r5", "r10", "r50"},
-        {"accuracy", "macro_f1"}};
+        {"accuracy", "macro_f1", "image_only_accuracy", "image_only_macro_f1"}};
     CHECK(json_is_number(json_object_get(root, "seconds")));
     for (int s = 0; s < EVAL_FIC; s++) {
         json_t *sec = json_object_get(root, EVAL_SECTION_NAMES[s]);

@@ -1,5 +1,6 @@
 /* The CPU backend's operations against naive double-precision references on random inputs
- * (odd sizes, row strides, masks, probabilities), with 1 and 3 threads; and the thread pool. */
+ * (odd sizes, row strides, masks, probabilities), with 1 and 3 threads; linear_reproducible's
+ * rows independent of their batch; and the thread pool. */
 #include <cblas.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -42,9 +43,12 @@ static double max_abs_diff(const float *a, const double *b, size_t n) {
 static tl_backend *backends[2];
 static const int backend_threads[2] = {1, 3};
 
-/* ---- linear ---- */
-static void check_linear(tl_backend *be, int M, int K, int N, int ldx, int ldy, int with_bias,
-                         int accumulate) {
+/* ---- linear and linear_reproducible ---- */
+typedef void (*linear_op)(tl_backend *be, float *y, int ldy, const float *x, int ldx,
+                          const float *w, const float *b, int M, int K, int N, int accumulate);
+
+static void check_linear(tl_backend *be, linear_op op, int M, int K, int N, int ldx, int ldy,
+                         int with_bias, int accumulate) {
     float *x = rand_array((size_t)M * ldx, -1, 1), *w = rand_array((size_t)N * K, -1, 1);
     float *b = with_bias ? rand_array(N, -1, 1) : NULL;
     float *y = rand_array((size_t)M * ldy, -1, 1);
@@ -60,33 +64,58 @@ static void check_linear(tl_backend *be, int M, int K, int N, int ldx, int ldy, 
             }
             ref[(size_t)i * ldy + j] = s; /* columns >= N must stay untouched */
         }
-    be->linear(be, y, ldy, x, ldx, w, b, M, K, N, accumulate);
+    op(be, y, ldy, x, ldx, w, b, M, K, N, accumulate);
     double d = max_abs_diff(y, ref, (size_t)M * ldy);
-    CHECKF(d < 1e-4 * sqrt((double)K), "linear %dx%dx%d ld %d/%d bias %d acc %d: diff %g", M, K, N,
-           ldx, ldy, with_bias, accumulate, d);
+    CHECKF(d < 1e-4 * sqrt((double)K), "%s %dx%dx%d ld %d/%d bias %d acc %d: diff %g",
+           op == be->linear ? "linear" : "linear_reproducible", M, K, N, ldx, ldy, with_bias,
+           accumulate, d);
     free(x), free(w), free(b), free(y), free(ref);
 }
 
 TEST(linear_matches_reference) {
-    for (int t = 0; t < 2; t++) {
-        tl_backend *be = backends[t];
-        check_linear(be, 1, 7, 5, 7, 5, 1, 0);
-        check_linear(be, 37, 53, 29, 53, 29, 0, 0);
-        check_linear(be, 37, 53, 29, 60, 33, 1, 1);
-        check_linear(be, 200, 64, 150, 64, 150, 1, 0);
-        check_linear(be, 300, 33, 10, 40, 17, 1, 1); /* tall and narrow: split by rows */
-        check_linear(be, 3, 100, 257, 100, 260, 1, 0);
-        check_linear(be, 4, 77, 130, 80, 131, 1, 1); /* few rows: the small-M kernel */
-        check_linear(be, 4, 512, 64, 512, 64, 0, 0);
-        check_linear(be, 2, 15, 9, 15, 9, 1, 0);
+    for (int t = 0; t < 4; t++) {
+        tl_backend *be = backends[t / 2];
+        linear_op op = t % 2 ? be->linear_reproducible : be->linear;
+        check_linear(be, op, 1, 7, 5, 7, 5, 1, 0);
+        check_linear(be, op, 37, 53, 29, 53, 29, 0, 0);
+        check_linear(be, op, 37, 53, 29, 60, 33, 1, 1);
+        check_linear(be, op, 200, 64, 150, 64, 150, 1, 0);
+        check_linear(be, op, 300, 33, 10, 40, 17, 1, 1); /* tall and narrow: split by rows */
+        check_linear(be, op, 3, 100, 257, 100, 260, 1, 0);
+        check_linear(be, op, 4, 77, 130, 80, 131, 1, 1); /* few rows: the small-M kernel */
+        check_linear(be, op, 4, 512, 64, 512, 64, 0, 0);
+        check_linear(be, op, 2, 15, 9, 15, 9, 1, 0);
     }
 }
 
 /* Pool workers call OpenBLAS; its process-wide thread count must be 1 while they do. */
 TEST(linear_keeps_openblas_single_threaded) {
     openblas_set_num_threads(2);
-    check_linear(backends[1], 64, 64, 256, 64, 256, 1, 0);
+    check_linear(backends[1], backends[1]->linear, 64, 64, 256, 64, 256, 1, 0);
     CHECK(openblas_get_num_threads() == 1);
+}
+
+/* linear_reproducible: every row of x alone (M = 1, 1 thread) gives bit for bit its row of the
+ * batch (3 threads), whatever the strides; K and N cover the lane tail and a partial row tile. */
+static void check_reproducible_rows(int M, int K, int N, int ldx, int ldy, int accumulate) {
+    float *x = rand_array((size_t)M * ldx, -1, 1), *w = rand_array((size_t)N * K, -1, 1);
+    float *b = rand_array(N, -1, 1), *batch = rand_array((size_t)M * ldy, -1, 1);
+    float *alone = copy_array(batch, (size_t)M * ldy);
+    backends[1]->linear_reproducible(backends[1], batch, ldy, x, ldx, w, b, M, K, N, accumulate);
+    for (int i = 0; i < M; i++)
+        backends[0]->linear_reproducible(backends[0], alone + (size_t)i * ldy, 0,
+                                         x + (size_t)i * ldx, 0, w, b, 1, K, N, accumulate);
+    CHECKF(!memcmp(batch, alone, (size_t)M * ldy * sizeof *batch),
+           "linear_reproducible %dx%dx%d ld %d/%d acc %d: rows alone differ from the batch", M, K,
+           N, ldx, ldy, accumulate);
+    free(x), free(w), free(b), free(batch), free(alone);
+}
+
+TEST(linear_reproducible_rows_do_not_depend_on_the_batch) {
+    check_reproducible_rows(17, 53, 29, 60, 33, 0);
+    check_reproducible_rows(9, 512, 70, 512, 70, 1);
+    check_reproducible_rows(70, 100, 262, 100, 262, 0);
+    check_reproducible_rows(3, 7, 5, 7, 5, 1);
 }
 
 /* ---- layernorm, activations, softmax, axpy ---- */
@@ -333,6 +362,7 @@ int main(void) {
         }
     RUN(linear_matches_reference);
     RUN(linear_keeps_openblas_single_threaded);
+    RUN(linear_reproducible_rows_do_not_depend_on_the_batch);
     RUN(layernorm_matches_reference);
     RUN(quick_gelu_and_relu_match_reference);
     RUN(softmax_matches_reference);

@@ -18,9 +18,12 @@
 static struct {
     ntm_config cfg;
     st_file *model, *inputs, *expected;
+    tl_backend *be; /* BACKEND_THREADS workers */
     ntm_weights w;
     int turns, batch; /* from ntm_x [T, B, P] */
 } tiny;
+
+#define BACKEND_THREADS 3
 
 static char *tiny_path(const char *file) {
     static char path[4096];
@@ -39,7 +42,8 @@ static int open_tiny(void) {
     if (st == TL_OK) st = st_open(&tiny.model, tiny_path("model.safetensors"), &err);
     if (st == TL_OK) st = st_open(&tiny.inputs, tiny_path("inputs.safetensors"), &err);
     if (st == TL_OK) st = st_open(&tiny.expected, tiny_path("expected.safetensors"), &err);
-    if (st == TL_OK) st = ntm_weights_bind(&tiny.w, tiny.model, &tiny.cfg, &err);
+    if (st == TL_OK) st = tl_backend_cpu_create(&tiny.be, BACKEND_THREADS, &err);
+    if (st == TL_OK) st = ntm_weights_bind(&tiny.w, tiny.model, &tiny.cfg, tiny.be, &err);
     if (st != TL_OK) {
         printf("# tailor-tiny: %s\n", err.message);
         return 0;
@@ -52,6 +56,7 @@ static int open_tiny(void) {
 
 static void close_tiny(void) {
     ntm_weights_release(&tiny.w);
+    if (tiny.be) tiny.be->destroy(tiny.be);
     st_close(tiny.model);
     st_close(tiny.inputs);
     st_close(tiny.expected);
@@ -246,7 +251,7 @@ TEST(capability_is_all_or_nothing) {
     REQUIRE(st_open(&plain, clip, &err) == TL_OK);
     CHECK(ntm_tensors_detect(plain, &tiny.cfg, &present, &err) == TL_OK && !present);
     ntm_weights w;
-    CHECK(ntm_weights_bind(&w, plain, &tiny.cfg, &err) == TL_ERR_NOT_FOUND);
+    CHECK(ntm_weights_bind(&w, plain, &tiny.cfg, tiny.be, &err) == TL_ERR_NOT_FOUND);
     CHECKF(strstr(err.message, "ntm.blocks.0.lstm.weight_ih"), "%s", err.message);
     st_close(plain);
 
@@ -264,7 +269,7 @@ TEST(capability_is_all_or_nothing) {
 
     st_file *misshaped = ntm_subset(NULL, "ntm.blocks.2.out.bias");
     REQUIRE(misshaped != NULL);
-    CHECK(ntm_weights_bind(&w, misshaped, &tiny.cfg, &err) == TL_ERR_FORMAT);
+    CHECK(ntm_weights_bind(&w, misshaped, &tiny.cfg, tiny.be, &err) == TL_ERR_FORMAT);
     CHECKF(strstr(err.message, "ntm.blocks.2.out.bias"), "%s", err.message);
     st_close(misshaped);
 }
@@ -411,6 +416,110 @@ TEST(turn_refuses_bad_input) {
     ntm_state_release(&wrong);
 }
 
+/* ---- batches ---- */
+
+/* n states of w's configuration with different histories: state i has taken i % T turns of
+ * transaction i % B. */
+static ntm_state *states_with_histories(const ntm_weights *w, int n) {
+    ntm_state *s = calloc((size_t)n, sizeof *s);
+    tl_error err = {0};
+    for (int i = 0; s && i < n; i++) {
+        CHECK(ntm_state_alloc(&s[i], &w->cfg, &err) == TL_OK);
+        CHECK(ntm_state_init(&s[i], w, &err) == TL_OK);
+        run_turns(w, &s[i], i % tiny.batch, 0, i % tiny.turns, NULL);
+    }
+    return s;
+}
+
+static void release_states(ntm_state *s, int n) {
+    for (int i = 0; s && i < n; i++) ntm_state_release(&s[i]);
+    free(s);
+}
+
+/* x [n, P]: session i's next input, x_{i % T} of transaction (i + 1) % B. */
+static float *batch_inputs(int n) {
+    size_t P = (size_t)tiny.cfg.proj;
+    float *x = malloc((size_t)n * P * sizeof *x);
+    for (int i = 0; x && i < n; i++)
+        memcpy(x + i * P, tiny_x(i % tiny.turns, (i + 1) % tiny.batch), P * sizeof *x);
+    return x;
+}
+
+/* n sessions through one ntm_turn_batch on w (3 threads) against ntm_turn on each alone with
+ * single (1 thread): q and the whole state equal bit for bit. */
+static void check_batch_matches_single(const ntm_weights *w, const ntm_weights *single, int n) {
+    tl_error err = {0};
+    size_t P = (size_t)w->cfg.proj;
+    ntm_state *batched = states_with_histories(w, n), *alone = states_with_histories(single, n);
+    ntm_state **ptrs = malloc((size_t)n * sizeof *ptrs);
+    float *x = batch_inputs(n), *q_batch = malloc((size_t)n * P * sizeof(float));
+    float *q_alone = malloc((size_t)n * P * sizeof(float));
+    REQUIRE(batched && alone && ptrs && x && q_batch && q_alone);
+    for (int i = 0; i < n; i++) ptrs[i] = &batched[i];
+    CHECKF(ntm_turn_batch(w, ptrs, x, n, q_batch, &err) == TL_OK, "%s", err.message);
+    int same = 1;
+    for (int i = 0; i < n; i++) {
+        CHECK(ntm_turn(single, &alone[i], x + i * P, q_alone + i * P, NULL, &err) == TL_OK);
+        same &= batched[i].turns == alone[i].turns &&
+                !memcmp(batched[i].values, alone[i].values, alone[i].n_values * sizeof(float));
+    }
+    CHECKF(same && !memcmp(q_batch, q_alone, (size_t)n * P * sizeof(float)),
+           "batch of %d differs from single turns", n);
+    free(ptrs);
+    free(x);
+    free(q_batch);
+    free(q_alone);
+    release_states(batched, n);
+    release_states(alone, n);
+}
+
+TEST(batch_equals_single_turns_bit_for_bit) {
+    tl_error err = {0};
+    tl_backend *one = NULL;
+    ntm_weights single;
+    REQUIRE(tl_backend_cpu_create(&one, 1, &err) == TL_OK);
+    REQUIRE(ntm_weights_bind(&single, tiny.model, &tiny.cfg, one, &err) == TL_OK);
+    const int sizes[] = {1, 3, 17, NTM_BATCH_MAX + 6}; /* the last runs in two passes */
+    for (int k = 0; k < 4; k++) check_batch_matches_single(&tiny.w, &single, sizes[k]);
+    ntm_weights_release(&single);
+    one->destroy(one);
+}
+
+/* ntm_turn_batch(ptrs[0..n)) fails with a message containing text, and no state steps. */
+static void check_batch_refused(ntm_state *const *ptrs, const ntm_state *s, int n_states,
+                                const float *x, int n, const char *text) {
+    tl_error err = {0};
+    float q[4 * 512];
+    CHECKF(ntm_turn_batch(&tiny.w, ptrs, x, n, q, &err) == TL_ERR_INVALID, "%s", text);
+    CHECKF(strstr(err.message, text), "\"%s\" lacks \"%s\"", err.message, text);
+    for (int i = 0; i < n_states; i++) CHECK(s[i].turns == (uint64_t)(i % tiny.turns));
+}
+
+TEST(batch_refuses_bad_input_before_any_turn) {
+    tl_error err = {0};
+    size_t P = (size_t)tiny.cfg.proj;
+    REQUIRE(P <= 512);
+    ntm_state *s = states_with_histories(&tiny.w, 3), wrong;
+    float *x = batch_inputs(4);
+    ntm_config other = tiny.cfg;
+    other.slots++;
+    REQUIRE(s && x && ntm_state_alloc(&wrong, &other, &err) == TL_OK);
+    ntm_state *ptrs[4] = {&s[0], &s[1], &s[2], &wrong};
+    check_batch_refused(ptrs, s, 3, x, 0, "at least 1");
+    check_batch_refused(NULL, s, 3, x, 3, "needs its states and inputs");
+    check_batch_refused(ptrs, s, 3, NULL, 3, "needs its states and inputs");
+    check_batch_refused(ptrs, s, 3, x, 4, "session 3 of the batch of 4: session state does not");
+    ptrs[3] = &s[1];
+    check_batch_refused(ptrs, s, 3, x, 4, "sessions 1 and 3 of the batch are the same session");
+    ptrs[3] = NULL;
+    check_batch_refused(ptrs, s, 3, x, 4, "session 3 of the batch of 4 is NULL");
+    x[2 * P + 5] = INFINITY;
+    check_batch_refused(ptrs, s, 3, x, 3, "session 2 of the batch of 3: turn input x[5] is not");
+    ntm_state_release(&wrong);
+    release_states(s, 3);
+    free(x);
+}
+
 /* The fallback's q after all turns of transaction b against n(Σ decay^(T−1−t) x_t) in double. */
 static void check_decayed_sum(float decay) {
     tl_error err = {0};
@@ -419,7 +528,7 @@ static void check_decayed_sum(float decay) {
     ntm_state s;
     int P = tiny.cfg.proj, T = tiny.turns;
     REQUIRE(ntm_config_decayed_sum(&cfg, P, decay, &err) == TL_OK);
-    REQUIRE(ntm_weights_bind(&w, NULL, &cfg, &err) == TL_OK);
+    REQUIRE(ntm_weights_bind(&w, NULL, &cfg, NULL, &err) == TL_OK);
     REQUIRE(ntm_state_alloc(&s, &cfg, &err) == TL_OK);
     CHECK(ntm_state_init(&s, &w, &err) == TL_OK);
     float q[512];
@@ -461,6 +570,8 @@ int main(void) {
     RUN(round_trip_continues_bit_for_bit);
     RUN(rejects_damaged_sessions);
     RUN(turn_refuses_bad_input);
+    RUN(batch_equals_single_turns_bit_for_bit);
+    RUN(batch_refuses_bad_input_before_any_turn);
     RUN(decayed_sum_fallback);
     close_tiny();
     return th_done();

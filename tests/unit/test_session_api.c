@@ -1,7 +1,7 @@
 /* Tests of the public session API (model/session.c): tailor-tiny's trained NTM through
  * tl_session_turn_vec against the reference q_t, bit-for-bit continuation after serialise and
- * restore, rejected bytes, clip-tiny's decayed-sum fallback on real images and texts, and a
- * checkpoint whose NTM lacks one tensor. */
+ * restore, batches of turns equal to single turns, rejected bytes, clip-tiny's decayed-sum
+ * fallback on real images and texts, and a checkpoint whose NTM lacks one tensor. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +169,130 @@ TEST(shown_ids_and_expiry) {
     CHECKF(strstr(err.message, "limit"), "%s", err.message);
     CHECK(tl_session_shown(s, &got) == 40);
     tl_session_free(s);
+    tl_model_close(m);
+}
+
+/* ---- batches of turns ---- */
+
+/* n sessions of m with different histories: session i has taken i % T turns of tailor-tiny's
+ * transaction i % B (its x also serve clip-tiny's fallback: both are 32 wide). */
+static tl_session **sessions_with_histories(tl_model *m, int n) {
+    tl_session **s = calloc((size_t)n, sizeof *s);
+    tl_error err;
+    float q[MAX_P];
+    for (int i = 0; s && i < n; i++) {
+        CHECK(tl_session_create(m, NULL, &s[i], &err) == TL_OK);
+        CHECK(s[i] && run_turns(m, s[i], i % ref.B, 0, i % ref.T, q));
+    }
+    return s;
+}
+
+static void free_sessions(tl_session **s, int n) {
+    for (int i = 0; s && i < n; i++) tl_session_free(s[i]);
+    free(s);
+}
+
+/* Copies of s[0..n) made by serialise and restore. */
+static tl_session **restored_copies(tl_model *m, tl_session **s, int n) {
+    tl_session **copy = calloc((size_t)n, sizeof *copy);
+    tl_error err;
+    for (int i = 0; copy && i < n; i++) {
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        CHECK(tl_session_serialize(m, s[i], &bytes, &len, &err) == TL_OK);
+        CHECKF(tl_session_restore(m, bytes, len, &copy[i], &err) == TL_OK, "%s", err.message);
+        free(bytes);
+    }
+    return copy;
+}
+
+/* Whether a and b serialise to the same bytes (state, turn count, shown ids, expiry). */
+static int same_bytes(tl_model *m, const tl_session *a, const tl_session *b) {
+    uint8_t *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    tl_error err;
+    int same = a && b && !tl_session_serialize(m, a, &x, &nx, &err) &&
+               !tl_session_serialize(m, b, &y, &ny, &err) && nx == ny && !memcmp(x, y, nx);
+    free(x);
+    free(y);
+    return same;
+}
+
+/* One tl_session_turn_vec_batch over restored copies of n sessions equals tl_session_turn_vec
+ * on each original alone: queries and new states bit for bit. */
+static void check_batch_equals_single(tl_model *m, int n) {
+    int P = tl_model_get_info(m)->projection_dim;
+    tl_session **alone = sessions_with_histories(m, n), **batched = restored_copies(m, alone, n);
+    float *x = malloc((size_t)n * P * sizeof *x), *q_batch = malloc((size_t)n * P * sizeof *x);
+    float *q_alone = malloc((size_t)n * P * sizeof *x);
+    tl_error err;
+    REQUIRE(alone && batched && x && q_batch && q_alone && P == ref.P);
+    for (int i = 0; i < n; i++)
+        memcpy(x + (size_t)i * P, ref_x(i % ref.T, (i + 1) % ref.B), (size_t)P * sizeof *x);
+    CHECKF(tl_session_turn_vec_batch(m, batched, x, n, q_batch, &err) == TL_OK, "%s", err.message);
+    int same = 1;
+    for (int i = 0; i < n; i++) {
+        CHECK(tl_session_turn_vec(m, alone[i], x + (size_t)i * P, q_alone + (size_t)i * P, &err) ==
+              TL_OK);
+        same &= same_bytes(m, alone[i], batched[i]) &&
+                tl_session_turn_count(batched[i]) == (uint64_t)(i % ref.T + 1);
+    }
+    CHECKF(same && !memcmp(q_batch, q_alone, (size_t)n * P * sizeof *x),
+           "batch of %d differs from single turns", n);
+    free(x);
+    free(q_batch);
+    free(q_alone);
+    free_sessions(alone, n);
+    free_sessions(batched, n);
+}
+
+TEST(batch_turns_equal_single_turns_bit_for_bit) {
+    tl_model *m = NULL, *plain = NULL;
+    tl_error err;
+    REQUIRE(tl_model_open(&m, tailor_dir, NULL, &err) == TL_OK);
+    REQUIRE(tl_model_open(&plain, clip_dir, NULL, &err) == TL_OK);
+    const int sizes[] = {1, 3, 17};
+    for (int k = 0; k < 3; k++) check_batch_equals_single(m, sizes[k]);
+    check_batch_equals_single(plain, 3); /* the decayed-sum fallback */
+    tl_model_close(plain);
+    tl_model_close(m);
+}
+
+/* tl_session_turn_vec_batch refuses with TL_ERR_INVALID and text in the message; no session
+ * of s[0..3) takes a turn. */
+static void check_batch_refused(tl_model *m, tl_session *const *batch, tl_session **s,
+                                const float *x, int n, const char *text) {
+    tl_error err = {0};
+    CHECKF(tl_session_turn_vec_batch(m, batch, x, n, NULL, &err) == TL_ERR_INVALID, "%s", text);
+    CHECKF(strstr(err.message, text), "\"%s\" lacks \"%s\"", err.message, text);
+    for (int i = 0; i < 3; i++) CHECK(tl_session_turn_count(s[i]) == (uint64_t)(i % ref.T));
+}
+
+TEST(batch_refuses_bad_input_naming_the_session) {
+    tl_model *m = NULL, *plain = NULL;
+    tl_error err;
+    REQUIRE(tl_model_open(&m, tailor_dir, NULL, &err) == TL_OK);
+    REQUIRE(tl_model_open(&plain, clip_dir, NULL, &err) == TL_OK);
+    tl_session **s = sessions_with_histories(m, 3), *foreign = NULL;
+    REQUIRE(s && tl_session_create(plain, NULL, &foreign, &err) == TL_OK);
+    float x[4 * MAX_P] = {0};
+    tl_session *batch[4] = {s[0], s[1], s[2], foreign};
+    check_batch_refused(m, batch, s, x, 0, "0 sessions");
+    check_batch_refused(m, batch, s, x, -2, "-2 sessions");
+    check_batch_refused(m, NULL, s, x, 3, "sessions and x are needed");
+    check_batch_refused(m, batch, s, NULL, 3, "sessions and x are needed");
+    check_batch_refused(m, batch, s, x, 4,
+                        "session 3 of the batch of 4: session state does not "
+                        "match the model's NTM");
+    batch[3] = NULL;
+    check_batch_refused(m, batch, s, x, 4, "session 3 of the batch of 4 is NULL");
+    batch[3] = s[0];
+    check_batch_refused(m, batch, s, x, 4, "sessions 0 and 3 of the batch are the same session");
+    x[tl_model_get_info(m)->projection_dim + 2] = NAN; /* session 1's x[2] */
+    check_batch_refused(m, batch, s, x, 3, "session 1 of the batch of 3: turn input x[2]");
+    tl_session_free(foreign);
+    free_sessions(s, 3);
+    tl_model_close(plain);
     tl_model_close(m);
 }
 
@@ -370,6 +494,8 @@ int main(void) {
     RUN(tiny_turns_match_the_reference);
     RUN(restored_session_continues_bit_for_bit);
     RUN(shown_ids_and_expiry);
+    RUN(batch_turns_equal_single_turns_bit_for_bit);
+    RUN(batch_refuses_bad_input_naming_the_session);
     RUN(bad_bytes_are_refused);
     RUN(fallback_is_the_decayed_sum_of_compositions);
     RUN(fallback_sessions_round_trip_and_keep_their_decay);
