@@ -18,9 +18,9 @@ void cpu_linear(tl_pool *pool, float *y, int ldy, const float *x, int ldx, const
                 const float *b, int M, int K, int N, int accumulate);
 /* Output columns (or rows) of a Linear go to pool threads in blocks of this many. */
 #define CPU_LINEAR_BLOCK 16
-/* The tl_pool_for grain of a Linear y[M,N] = x[M,K]·wᵀ split into `blocks` blocks: all of them
- * (the caller alone) when the product is too small to share. */
-size_t cpu_linear_grain(int M, int K, int N, size_t blocks);
+/* The tl_pool_for grain of a Linear y[M,N] = x[M,K]·wᵀ, whose weights take weight_bytes, split
+ * into `blocks` blocks: all of them (the caller alone) when the product is too small to share. */
+size_t cpu_linear_grain(int M, int K, int N, size_t weight_bytes, size_t blocks);
 /* Products with at most this many rows use cpu_gemm_small_m instead of sgemm (measured: 2-5×
  * faster at 1-2 rows, even at 4, slower from 8 rows when the weights stream from memory). */
 #define CPU_SMALL_M 4

@@ -180,5 +180,6 @@ void cpu_linear_bf16(tl_pool *pool, float *y, int ldy, const float *x, int ldx, 
     if (M <= 0 || N <= 0) return;
     linear_bf16_job j = {y, x, b, w, ldy ? ldy : N, ldx ? ldx : K, M, K, N, accumulate};
     size_t blocks = (size_t)(N + CPU_LINEAR_BLOCK - 1) / CPU_LINEAR_BLOCK;
-    tl_pool_for(pool, blocks, cpu_linear_grain(M, K, N, blocks), linear_bf16_blocks, &j);
+    size_t grain = cpu_linear_grain(M, K, N, (size_t)N * K * sizeof *w, blocks);
+    tl_pool_for(pool, blocks, grain, linear_bf16_blocks, &j);
 }
