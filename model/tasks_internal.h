@@ -29,6 +29,7 @@ typedef struct tl_tasks {
     clip_arena state;   /* tower states of one task forward */
     clip_arena memory;  /* generative mode: every vision layer's output */
     clip_arena scratch; /* adapter and XAA temporaries */
+    clip_arena decoder; /* the caption decoder's caches and states, kept between captions */
 } tl_tasks;
 
 /* Loads the FAME-ViL parameters of m's checkpoint into m->tasks (called by tl_model_open). */
