@@ -120,6 +120,57 @@ static void attention_tile(const attention_job *j, int b, int h, int i0, int row
             memset(o + (size_t)i * j->H * j->hd, 0, (size_t)j->hd * sizeof(float));
 }
 
+/* ---- a single query row per batch item (a decoding step): every head in one pass over each
+ * key and value row, which streams them from memory once instead of once per head ---- */
+typedef float vfloat __attribute__((vector_size(64)));
+enum { VLEN = 16 };
+
+static inline vfloat load_v(const float *p) {
+    vfloat v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* q · k over n channels. */
+static float dot_channels(const float *q, const float *k, int n) {
+    vfloat acc = {0};
+    int c = 0;
+    for (; c + VLEN <= n; c += VLEN) acc += load_v(q + c) * load_v(k + c);
+    float dot = 0;
+    for (int i = 0; i < VLEN; i++) dot += acc[i];
+    for (; c < n; c++) dot += q[c] * k[c];
+    return dot;
+}
+
+/* Batch item b: s[H, used] scores -> probabilities, out row = per head Σ_j p_j v_j. */
+static void attention_one_query(const attention_job *j, int b, float *s) {
+    int keys = j->key_len ? j->key_len[b] : j->Tk;
+    keys = keys < 0 ? 0 : (keys > j->Tk ? j->Tk : keys);
+    int used = j->causal && keys > 1 ? 1 : keys, H = j->H, hd = j->hd;
+    float scale = 1.0f / sqrtf((float)hd);
+    const float *q = j->q + (size_t)b * j->ldq, *k = j->k + (size_t)b * j->Tk * j->ldkv;
+    const float *v = j->v + (size_t)b * j->Tk * j->ldkv;
+    float *o = j->out + (size_t)b * H * hd;
+    for (int t = 0; t < used; t++)
+        for (int h = 0; h < H; h++)
+            s[(size_t)h * used + t] =
+                scale * dot_channels(q + h * hd, k + (size_t)t * j->ldkv + h * hd, hd);
+    for (int h = 0; h < H && used > 0; h++) cpu_softmax_row(s + (size_t)h * used, used);
+    memset(o, 0, (size_t)H * hd * sizeof *o);
+    for (int t = 0; t < used; t++)
+        for (int h = 0; h < H; h++) {
+            const float *vt = v + (size_t)t * j->ldkv + h * hd;
+            float p = s[(size_t)h * used + t];
+            for (int c = 0; c < hd; c++) o[h * hd + c] += p * vt[c];
+        }
+}
+
+static void attention_one_query_items(void *ctx, size_t begin, size_t end, int thread) {
+    const attention_job *j = ctx;
+    float *s = j->scratch + (size_t)thread * CPU_ATTENTION_SCRATCH_FLOATS;
+    for (size_t b = begin; b < end; b++) attention_one_query(j, (int)b, s);
+}
+
 static void attention_heads(void *ctx, size_t begin, size_t end, int thread) {
     const attention_job *j = ctx;
     int tile = j->probs ? j->Tq : CPU_ATTENTION_SCRATCH_FLOATS / j->Tk;
@@ -140,6 +191,12 @@ void cpu_attention(tl_pool *pool, float *scratch, float *out, const float *q, in
     assert(probs || Tk <= CPU_ATTENTION_MAX_KEYS); /* backend.h's contract; configs keep to it */
     blas_single_threaded();
     attention_job j = {out, probs, scratch, q, k, v, ldq, ldkv, Tq, Tk, H, hd, causal, key_len};
+    if (Tq == 1 && !probs && (size_t)H * Tk <= CPU_ATTENTION_SCRATCH_FLOATS) {
+        double flops = 4.0 * H * Tk * hd;
+        size_t grain = flops < SERIAL_FLOPS ? (size_t)(SERIAL_FLOPS / flops) : 1;
+        tl_pool_for(pool, (size_t)B, grain, attention_one_query_items, &j);
+        return;
+    }
     double flops_per_item = 4.0 * Tq * Tk * hd;
     size_t grain = flops_per_item < SERIAL_FLOPS ? (size_t)(SERIAL_FLOPS / flops_per_item) : 1;
     tl_pool_for(pool, (size_t)B * H, grain, attention_heads, &j);
