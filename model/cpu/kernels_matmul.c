@@ -1,6 +1,7 @@
 /* Matrix-product CPU kernels: Linear (x·Wᵀ + b) and multi-head attention, on single-threaded
  * OpenBLAS sgemm calls spread over the pool, so OpenBLAS threads and pool threads never
- * compete for cores. Not for: element-wise work (kernels_elementwise.c). */
+ * compete for cores (single-query attention runs its own loops). Not for: element-wise work
+ * (kernels_elementwise.c). */
 #include "kernels.h"
 
 #include <assert.h>
@@ -142,7 +143,19 @@ static float dot_channels(const float *q, const float *k, int n) {
     return dot;
 }
 
-/* Batch item b: s[H, used] scores -> probabilities, out row = per head Σ_j p_j v_j. */
+/* o[H·hd] = per head h, Σ_t p[h, t] · v_t (head h's channels), over t < used. */
+static void weighted_value_rows(float *o, const float *p, const float *v, int ldv, int used, int H,
+                                int hd) {
+    memset(o, 0, (size_t)H * hd * sizeof *o);
+    for (int t = 0; t < used; t++)
+        for (int h = 0; h < H; h++) {
+            const float *vt = v + (size_t)t * ldv + h * hd;
+            float pt = p[(size_t)h * used + t];
+            for (int c = 0; c < hd; c++) o[h * hd + c] += pt * vt[c];
+        }
+}
+
+/* Batch item b: scores s[H, used] -> probabilities -> its output row. */
 static void attention_one_query(const attention_job *j, int b, float *s) {
     int keys = j->key_len ? j->key_len[b] : j->Tk;
     keys = keys < 0 ? 0 : (keys > j->Tk ? j->Tk : keys);
@@ -156,13 +169,7 @@ static void attention_one_query(const attention_job *j, int b, float *s) {
             s[(size_t)h * used + t] =
                 scale * dot_channels(q + h * hd, k + (size_t)t * j->ldkv + h * hd, hd);
     for (int h = 0; h < H && used > 0; h++) cpu_softmax_row(s + (size_t)h * used, used);
-    memset(o, 0, (size_t)H * hd * sizeof *o);
-    for (int t = 0; t < used; t++)
-        for (int h = 0; h < H; h++) {
-            const float *vt = v + (size_t)t * j->ldkv + h * hd;
-            float p = s[(size_t)h * used + t];
-            for (int c = 0; c < hd; c++) o[h * hd + c] += p * vt[c];
-        }
+    weighted_value_rows(o, s, v, j->ldkv, used, H, hd);
 }
 
 static void attention_one_query_items(void *ctx, size_t begin, size_t end, int thread) {
