@@ -170,6 +170,10 @@ TEST(bf16_decoding_stays_near_fp32) {
     const clip_tower *t = &m16->w.text.tower;
     size_t D = t->width, I = t->mlp, V = m16->w.text.vocab;
     CHECK(tl_model_get_info(m32)->decode_bf16_bytes == 0);
+    tl_model *plain = NULL; /* nothing to decode: opens without copies */
+    CHECKF(tl_model_open(&plain, clip_dir, &opts, &err) == TL_OK, "%s", err.message);
+    CHECK(plain && tl_model_get_info(plain)->decode_bf16_bytes == 0);
+    tl_model_close(plain);
     CHECK(tl_model_get_info(m16)->decode_bf16_bytes ==
           2 * (t->n_layers * (5 * D * D + 2 * D * I) + V * D));
     int n_images;
