@@ -45,7 +45,7 @@ int cli_run_on_image(const char *name, const cli_image_args *a, cli_image_work w
     tl_error err;
     tl_model *m = NULL;
     tl_image img = {0};
-    int rc = tl_model_open(&m, a->model_dir, NULL, &err) ||
+    int rc = tl_model_open(&m, a->model_dir, &a->model, &err) ||
              img_load_file(a->image_path, NULL, &img, &err) || work(m, &img, a, ctx, &err);
     if (rc) fprintf(stderr, "tailor %s: %s\n", name, err.message);
     img_free(&img);

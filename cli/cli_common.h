@@ -16,6 +16,8 @@ typedef struct cli_image_args {
     const char *image_path; /* --image FILE */
     const char *text;       /* --text TEXT; NULL when not given */
     int as_json;            /* --json */
+    tl_model_opts model;    /* how cli_run_on_image opens the model (zero: defaults); a
+                             * command sets its own fields after parsing */
 } cli_image_args;
 
 /* A single-image subcommand's command line. options is its getopt_long table: the codes

@@ -9,11 +9,14 @@
 #define CAPTION_TEXT_CAP 4096
 
 static void caption_usage(FILE *out) {
-    fprintf(out, "usage: tailor caption --model DIR --image FILE [--beam N] [--json]\n\n"
+    fprintf(out, "usage: tailor caption --model DIR --image FILE [--beam N] [--decode-bf16] "
+                 "[--json]\n\n"
                  "Prints the caption (the token ids when the checkpoint has no tokenizer).\n"
                  "  --model DIR    checkpoint directory (needs the fic head)\n"
                  "  --image FILE   image (JPEG, PNG, WebP)\n"
                  "  --beam N       beam width (1..16, default 1: greedy)\n"
+                 "  --decode-bf16  decode on bfloat16 weight copies: faster, logits differ\n"
+                 "                 from fp32 by rounding (the caption may too)\n"
                  "  --json         print a JSON object with ids and text\n"
                  "  --help         this text\n");
 }
@@ -31,12 +34,21 @@ static void print_caption(const int32_t *ids, int n, const char *text, int has_t
     }
 }
 
-/* --beam N into the tl_caption_opts at ctx. */
-static int take_beam(int code, char *value, void *ctx) {
-    tl_caption_opts *opts = ctx;
+typedef struct caption_args {
+    tl_caption_opts caption;
+    int decode_bf16; /* --decode-bf16 */
+} caption_args;
+
+/* --beam N or --decode-bf16 into the caption_args at ctx. */
+static int take_caption_option(int code, char *value, void *ctx) {
+    caption_args *args = ctx;
+    if (code == 'f') {
+        args->decode_bf16 = 1;
+        return 0;
+    }
     char *end = NULL;
-    opts->beam = (int)strtol(value, &end, 10);
-    if (*end || opts->beam < 1 || opts->beam > 16) {
+    args->caption.beam = (int)strtol(value, &end, 10);
+    if (*end || args->caption.beam < 1 || args->caption.beam > 16) {
         fprintf(stderr, "tailor caption: --beam must be 1..16\n");
         return 2;
     }
@@ -59,13 +71,19 @@ static tl_status caption_and_print(tl_model *m, const tl_image *img, const cli_i
 
 int cmd_caption(int argc, char **argv) {
     static const struct option options[] = {
-        {"model", required_argument, 0, 'm'}, {"image", required_argument, 0, 'i'},
-        {"beam", required_argument, 0, 'b'},  {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
+        {"model", required_argument, 0, 'm'},
+        {"image", required_argument, 0, 'i'},
+        {"beam", required_argument, 0, 'b'},
+        {"decode-bf16", no_argument, 0, 'f'},
+        {"json", no_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
-    tl_caption_opts opts = {.beam = 1};
-    const cli_image_parser parser = {options, caption_usage, 0, take_beam, &opts};
+    caption_args args = {.caption = {.beam = 1}};
+    const cli_image_parser parser = {options, caption_usage, 0, take_caption_option, &args};
     cli_image_args a;
     int rc = cli_parse_image_args(&parser, argc, argv, &a);
-    return rc == CLI_RUN ? cli_run_on_image("caption", &a, caption_and_print, &opts) : rc;
+    if (rc != CLI_RUN) return rc;
+    a.model.decode_bf16 = args.decode_bf16;
+    return cli_run_on_image("caption", &a, caption_and_print, &args.caption);
 }

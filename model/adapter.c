@@ -48,7 +48,7 @@ void xaa_attend_forward(tl_backend *be, const xaa_params *x, float *out, const f
     float *q = rec ? rec->q : scratch + (size_t)rows * D; // (B, Tq, Dq); then adapter scratch
     float *att = rec ? rec->att : ln;                     // attention output
     be->layernorm(be, ln, zp, x->ln_q_w, x->ln_q_b, rows, D, ADAPTER_LN_EPS);
-    be->linear(be, q, 0, ln, 0, x->q_w, x->q_b, rows, D, D, 0);
+    tl_linear_prefer_bf16(be, q, 0, ln, 0, x->q_w, x->q_bf16, x->q_b, rows, D, D, 0);
     be->attention(be, att, q, D, k, v, ldkv, B, Tq, Tk, x->heads, D / x->heads, 0, key_len,
                   rec ? rec->probs : probs);
     adapter_forward(be, &x->adapter, out, att, rows, rec ? &rec->adapter : NULL, rec ? NULL : q);

@@ -68,7 +68,8 @@ tl_status tr_xaa_forward(tl_backend *be, train_arena *ar, const tr_xaa *x, tr_xa
     if (ar->failed) return TL_ERR_NOMEM;
     xaa_params view = {
         Dq,     Dc,     x->heads, x->ln_q.w, x->ln_q.b, x->ln_kv.w, x->ln_kv.b,
-        x->q.w, x->q.b, x->k.w,   x->k.b,    x->v.w,    x->v.b,     adapter_view(&x->adapter)};
+        x->q.w, x->q.b, x->k.w,   x->k.b,    x->v.w,    x->v.b,     adapter_view(&x->adapter),
+        NULL};
     xaa_forward(be, &view, out, zp, y, B, Tq, Tk, key_len, NULL, rec, NULL);
     return TL_OK;
 }

@@ -12,6 +12,9 @@
 
 typedef struct tl_backend tl_backend;
 
+/* bfloat16: the upper 16 bits of an IEEE fp32 (reduced-precision decoding weights). */
+typedef uint16_t tl_bf16;
+
 struct tl_backend {
     const char *name;
     void *impl; /* backend-private state (thread pool, library handles) */
@@ -140,7 +143,29 @@ struct tl_backend {
      * y = x/‖x‖ (zero rows get no gradient). */
     void (*l2_normalize_backward)(tl_backend *be, float *dx, const float *dy, const float *x,
                                   int rows, int dim);
+
+    /* ---- Reduced-precision decoding (tl_model_opts.decode_bf16; every backend provides
+     * them) ---- */
+
+    /* dst[i] = src[i] rounded to bfloat16 (to nearest, ties to even; NaN stays NaN). */
+    void (*to_bf16)(tl_backend *be, tl_bf16 *dst, const float *src, size_t n);
+
+    /* As linear, with w[N,K] in bfloat16 (to_bf16's output): x is rounded to bfloat16 too and
+     * the products are summed in fp32. Built for few rows (a decoding step), where streaming
+     * the weights bounds the time and half the bytes take about half of it. */
+    void (*linear_bf16)(tl_backend *be, float *y, int ldy, const float *x, int ldx,
+                        const tl_bf16 *w, const float *b, int M, int K, int N, int accumulate);
 };
+
+/* be->linear_bf16 on w_bf16 when that copy exists, else be->linear on w (same arguments). */
+static inline void tl_linear_prefer_bf16(tl_backend *be, float *y, int ldy, const float *x, int ldx,
+                                         const float *w, const tl_bf16 *w_bf16, const float *b,
+                                         int M, int K, int N, int accumulate) {
+    if (w_bf16)
+        be->linear_bf16(be, y, ldy, x, ldx, w_bf16, b, M, K, N, accumulate);
+    else
+        be->linear(be, y, ldy, x, ldx, w, b, M, K, N, accumulate);
+}
 
 /* CPU backend with n_threads workers (0 = online CPUs). Owned by the caller (be->destroy). */
 tl_status tl_backend_cpu_create(tl_backend **out, int n_threads, tl_error *err);

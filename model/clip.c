@@ -185,10 +185,11 @@ float *clip_arena_reserve(clip_scratch *s, clip_arena *a, size_t floats, tl_erro
 
 /* ---- one pre-LN layer ---- */
 
-/* y[M,N] = x[M,N] + in[M,K]·wᵀ + b, accumulating in place when y == x. */
+/* y[M,N] = x[M,N] + in[M,K]·wᵀ + b (w_bf16: w's bfloat16 copy or NULL), accumulating in place
+ * when y == x. */
 static void residual_linear(tl_backend *be, float *y, const float *x, const float *in, int M, int K,
-                            int N, const float *w, const float *b) {
-    be->linear(be, y, 0, in, 0, w, b, M, K, N, y == x);
+                            int N, const float *w, const tl_bf16 *w_bf16, const float *b) {
+    tl_linear_prefer_bf16(be, y, 0, in, 0, w, w_bf16, b, M, K, N, y == x);
     if (y != x) be->axpy(be, y, x, 1.0f, (size_t)M * N);
 }
 
@@ -203,12 +204,13 @@ tl_status clip_layer_attn_forward(tl_backend *be, const clip_tower *t, int l, fl
     float *ln = rec ? rec->ln1 : buf, *qkv = rec ? rec->qkv : buf + md; /* [M,D], [M,3D] */
     float *att = rec ? rec->att : ln; /* [M,D], heads concatenated */
     be->layernorm(be, ln, z, w->ln1_w, w->ln1_b, M, D, t->eps);
-    be->linear(be, qkv, 3 * D, ln, 0, w->q_w, w->q_b, M, D, D, 0);
-    be->linear(be, qkv + D, 3 * D, ln, 0, w->k_w, w->k_b, M, D, D, 0);
-    be->linear(be, qkv + 2 * D, 3 * D, ln, 0, w->v_w, w->v_b, M, D, D, 0);
+    clip_layer_bf16 c = clip_layer_bf16_of(w);
+    tl_linear_prefer_bf16(be, qkv, 3 * D, ln, 0, w->q_w, c.q, w->q_b, M, D, D, 0);
+    tl_linear_prefer_bf16(be, qkv + D, 3 * D, ln, 0, w->k_w, c.k, w->k_b, M, D, D, 0);
+    tl_linear_prefer_bf16(be, qkv + 2 * D, 3 * D, ln, 0, w->v_w, c.v, w->v_b, M, D, D, 0);
     be->attention(be, att, qkv, 3 * D, qkv + D, qkv + 2 * D, 3 * D, B, T, T, t->heads, t->head_dim,
                   causal, key_len, rec ? rec->probs : NULL);
-    residual_linear(be, zp, z, att, M, D, D, w->out_w, w->out_b);
+    residual_linear(be, zp, z, att, M, D, D, w->out_w, c.out, w->out_b);
     return TL_OK;
 }
 
@@ -223,10 +225,11 @@ tl_status clip_layer_mlp_forward(tl_backend *be, const clip_tower *t, int l, flo
     float *ln = rec ? rec->ln2 : buf, *h = rec ? rec->act : buf + (size_t)M * D;
     float *pre = rec ? rec->fc1 : h; /* [M,I] quick_gelu input, kept apart when recorded */
     be->layernorm(be, ln, zp, w->ln2_w, w->ln2_b, M, D, t->eps); /* ln [M,D] */
-    be->linear(be, pre, 0, ln, 0, w->fc1_w, w->fc1_b, M, D, I, 0);
+    clip_layer_bf16 c = clip_layer_bf16_of(w);
+    tl_linear_prefer_bf16(be, pre, 0, ln, 0, w->fc1_w, c.fc1, w->fc1_b, M, D, I, 0);
     if (pre != h) memcpy(h, pre, mi * sizeof *h);
     be->quick_gelu(be, h, mi);
-    residual_linear(be, out, zp, h, M, I, D, w->fc2_w, w->fc2_b);
+    residual_linear(be, out, zp, h, M, I, D, w->fc2_w, c.fc2, w->fc2_b);
     return TL_OK;
 }
 

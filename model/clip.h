@@ -11,6 +11,11 @@
 #include "config.h"
 #include "safetensors.h"
 
+/* bfloat16 copies of one layer's Linear weights (the caption decoder's, decode_bf16.c). */
+typedef struct clip_layer_bf16 {
+    const tl_bf16 *q, *k, *v, *out, *fc1, *fc2;
+} clip_layer_bf16;
+
 /* One pre-LN encoder layer's weights (pointers into the mapping; linear weights [out, in]). */
 typedef struct clip_layer_w {
     const float *ln1_w, *ln1_b;                     /* [D] */
@@ -19,7 +24,14 @@ typedef struct clip_layer_w {
     const float *ln2_w, *ln2_b;                     /* [D] */
     const float *fc1_w, *fc1_b;                     /* [I,D], [I] */
     const float *fc2_w, *fc2_b;                     /* [D,I], [D] */
+    const clip_layer_bf16 *bf16; /* NULL, or copies used instead: only the caption decoder's
+                                  * view of the text tower has them (decode_bf16.c) */
 } clip_layer_w;
+
+/* w's bfloat16 copies, or all NULL. */
+static inline clip_layer_bf16 clip_layer_bf16_of(const clip_layer_w *w) {
+    return w->bf16 ? *w->bf16 : (clip_layer_bf16){0};
+}
 
 /* A stack of layers: width D, heads H of head_dim D/H, MLP width I. */
 typedef struct clip_tower {

@@ -8,7 +8,7 @@ static clip_tower layer_view(const tr_tower *t, int l, clip_layer_w *lw) {
     const tr_layer *w = &t->layers[l];
     *lw = (clip_layer_w){w->ln1.w, w->ln1.b, w->q.w,   w->q.b,   w->k.w,   w->k.b,
                          w->v.w,   w->v.b,   w->out.w, w->out.b, w->ln2.w, w->ln2.b,
-                         w->fc1.w, w->fc1.b, w->fc2.w, w->fc2.b};
+                         w->fc1.w, w->fc1.b, w->fc2.w, w->fc2.b, NULL};
     return (clip_tower){t->width, t->heads, t->head_dim, t->mlp, 1, t->eps, lw};
 }
 

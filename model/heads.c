@@ -20,7 +20,7 @@ void scr_head_forward(tl_backend *be, const tailor_params *p, float *logits, con
     if (probabilities) be->softmax(be, logits, N, p->scr_classes);
 }
 
-void fic_head_forward(tl_backend *be, const tailor_params *p, float *logits, const float *h, int N,
-                      int Dt, int vocab) {
-    be->linear(be, logits, 0, h, 0, p->fic_w, p->fic_b, N, Dt, vocab, 0);
+void fic_head_forward(tl_backend *be, const tailor_params *p, const tl_bf16 *w_bf16, float *logits,
+                      const float *h, int N, int Dt, int vocab) {
+    tl_linear_prefer_bf16(be, logits, 0, h, 0, p->fic_w, w_bf16, p->fic_b, N, Dt, vocab, 0);
 }

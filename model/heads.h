@@ -14,8 +14,9 @@ void norm_head_forward(float *x, int N, int D, float sigma);
 void scr_head_forward(tl_backend *be, const tailor_params *p, float *logits, const float *f, int N,
                       int P, int probabilities);
 
-/* logits (N, vocab) = h Wᵀ + b on final-LN text hidden states h (N, Dt). */
-void fic_head_forward(tl_backend *be, const tailor_params *p, float *logits, const float *h, int N,
-                      int Dt, int vocab);
+/* logits (N, vocab) = h Wᵀ + b on final-LN text hidden states h (N, Dt); w_bf16: NULL, or a
+ * bfloat16 copy of W used instead (the caption decoder's, decode_bf16.c). */
+void fic_head_forward(tl_backend *be, const tailor_params *p, const tl_bf16 *w_bf16, float *logits,
+                      const float *h, int N, int Dt, int vocab);
 
 #endif

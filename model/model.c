@@ -47,6 +47,7 @@ static void fill_info(tl_model *m) {
         .text_layers = c->text.tower.num_hidden_layers,
         .text_heads = c->text.tower.num_attention_heads,
         .has_tokenizer = m->tok != NULL,
+        .decode_bf16_bytes = m->tasks->bf16 ? m->tasks->bf16->bytes : 0,
     };
 }
 
@@ -71,6 +72,7 @@ static tl_status open_parts(tl_model *m, const char *dir, const tl_model_opts *o
     }
     if (!st) st = tasks_open(m, err);
     if (!st) st = session_memory_open(m, opts, err);
+    if (!st && opts && opts->decode_bf16) st = decode_bf16_open(m, err);
     return st;
 }
 

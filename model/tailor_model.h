@@ -20,6 +20,11 @@ typedef struct tl_model_opts {
     int n_threads;       /* 0 = number of online CPUs */
     const char *backend; /* "cpu" (default) or "cuda" */
     float session_decay; /* sessions without a trained NTM: decay in (0, 1]; 0 = 0.5 */
+    /* 1: captions decode on bfloat16 copies of the text decoder's Linear weights and the fic
+     * head (made when the model opens: tl_model_info.decode_bf16_bytes), faster per token on
+     * a CPU; logits then differ from fp32 by bfloat16 rounding (captions may too).
+     * 0 (default): fp32, matching the reference. Teacher forcing always runs fp32. */
+    int decode_bf16;
 } tl_model_opts;
 
 typedef struct tl_model_info {
@@ -30,6 +35,7 @@ typedef struct tl_model_info {
     int vision_width, vision_layers, vision_heads;
     int text_width, text_layers, text_heads;
     int has_tokenizer;               /* vocab.json + merges.txt present: text calls work */
+    size_t decode_bf16_bytes;        /* memory of the decode_bf16 weight copies (0: none) */
 } tl_model_info;
 
 /* Opens checkpoint directory dir (config.json + model.safetensors or sharded index; weights

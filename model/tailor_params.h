@@ -4,6 +4,7 @@
 #ifndef TL_TAILOR_PARAMS_H
 #define TL_TAILOR_PARAMS_H
 
+#include "backend.h" /* tl_bf16 */
 #include "config.h"
 #include "error.h"
 #include "safetensors.h"
@@ -27,6 +28,8 @@ typedef struct xaa_params {
     const float *k_w, *k_b;         /* [dq, dc], [dq] */
     const float *v_w, *v_b;         /* [dq, dc], [dq] */
     adapter_params adapter;         /* width dq, rank xaa_dim */
+    const tl_bf16 *q_bf16;          /* bfloat16 copy of q_w used instead, or NULL: only the caption
+                                     * decoder's view has one (decode_bf16.c) */
 } xaa_params;
 
 /* One encoder's adapters: tsa[task] and xaa are arrays of n_layers, or NULL when absent. */

@@ -32,6 +32,8 @@ void tasks_close(tl_model *m) {
     m->be->free(m->be, t->state.p);
     m->be->free(m->be, t->memory.p);
     m->be->free(m->be, t->scratch.p);
+    m->be->free(m->be, t->decoder.p);
+    decode_bf16_close(m);
     tailor_params_free(t->p);
     free(t);
     m->tasks = NULL;

@@ -9,13 +9,27 @@
 #include "model_internal.h"
 #include "tailor_params.h"
 
+/* The caption decoder's bfloat16 view (tl_model_opts.decode_bf16): the text tower and its XAA
+ * with bfloat16 copies of their Linear weights (self-attention, MLP, XAA query), and a copy of
+ * the fic head's; the fp32 pointers are m's own. */
+typedef struct decode_bf16 {
+    clip_tower tower; /* layers owned here, each pointing at its entry of layer_copies */
+    clip_layer_bf16 *layer_copies; /* [n_layers], owned */
+    xaa_params *xaa;               /* [n_layers], owned */
+    const tl_bf16 *fic_w;          /* [vocab, Dt] */
+    tl_bf16 *copies;               /* backend memory holding every copy */
+    size_t bytes;                  /* of copies */
+} decode_bf16;
+
 typedef struct tl_tasks {
     tailor_params *p;
+    decode_bf16 *bf16; /* NULL unless opened with decode_bf16 and captioning is available */
     tl_trace_fn trace;
     void *trace_ctx;
     clip_arena state;   /* tower states of one task forward */
     clip_arena memory;  /* generative mode: every vision layer's output */
     clip_arena scratch; /* adapter and XAA temporaries */
+    clip_arena decoder; /* the caption decoder's caches and states, kept between captions */
 } tl_tasks;
 
 /* Loads the FAME-ViL parameters of m's checkpoint into m->tasks (called by tl_model_open). */
@@ -51,6 +65,14 @@ tl_status task_fusion_forward(tl_model *m, int task, const float *pixels, const 
  * hidden[B, T, Dt] (may be NULL) final-LN states, logits[B, T, vocab]. */
 tl_status fic_teacher_forward(tl_model *m, const float *pixels, const int32_t *ids, int B, int T,
                               float *hidden, float *logits, tl_error *err);
+
+/* ---- decode_bf16.c ---- */
+
+/* Builds m->tasks->bf16 when m can caption (else leaves it NULL); called by tl_model_open with
+ * decode_bf16 set, after tasks_open. */
+tl_status decode_bf16_open(tl_model *m, tl_error *err);
+/* Frees m->tasks->bf16 (NULL is fine). */
+void decode_bf16_close(tl_model *m);
 
 /* ---- decode.c ---- */
 

@@ -295,6 +295,6 @@ tl_status fic_teacher_forward(tl_model *m, const float *pixels, const int32_t *i
     if (st) return st;
     float *h = hidden ? hidden : state + 2 * n; /* [B, T, Dt] */
     m->be->layernorm(m->be, h, s.z, tw->final_ln_w, tw->final_ln_b, B * T, D, tw->tower.eps);
-    fic_head_forward(m->be, p, logits, h, B * T, D, tw->vocab);
+    fic_head_forward(m->be, p, NULL, logits, h, B * T, D, tw->vocab);
     return TL_OK;
 }

@@ -554,7 +554,7 @@ static tl_status open_features(trainer *t, tl_error *err) {
     char *dir = path_join(t->out_dir, TRAIN_FEATURES_DIR);
     tl_model_close(t->features);
     t->features = NULL;
-    tl_model_opts o = {(int)t->cfg->threads, NULL, 0};
+    tl_model_opts o = {(int)t->cfg->threads, NULL, 0, 0};
     tl_status st = dir ? tl_model_open(&t->features, dir, &o, err)
                        : tl_fail(err, TL_ERR_NOMEM, "out of memory");
     free(dir);
@@ -704,7 +704,7 @@ static tl_status evaluate(trainer *t, tl_error *err) {
     if (!any) return TL_OK;
     tl_model *m = NULL;
     char *dir = path_join(t->out_dir, TRAIN_EVAL_DIR);
-    tl_model_opts mo = {(int)t->cfg->threads, NULL, 0};
+    tl_model_opts mo = {(int)t->cfg->threads, NULL, 0, 0};
     eval_options eo;
     eval_default_options(&eo);
     eo.batch_size = (int)t->cfg->eval.batch_size;

@@ -147,6 +147,16 @@ static void op_l2_normalize_backward(tl_backend *be, float *dx, const float *dy,
     cpu_l2_normalize_backward(pool_of(be), dx, dy, x, rows, dim);
 }
 
+/* ---- reduced-precision decoding (kernels_bf16.c) ---- */
+static void op_to_bf16(tl_backend *be, tl_bf16 *dst, const float *src, size_t n) {
+    cpu_to_bf16(pool_of(be), dst, src, n);
+}
+
+static void op_linear_bf16(tl_backend *be, float *y, int ldy, const float *x, int ldx,
+                           const tl_bf16 *w, const float *b, int M, int K, int N, int accumulate) {
+    cpu_linear_bf16(pool_of(be), y, ldy, x, ldx, w, b, M, K, N, accumulate);
+}
+
 /* 64-byte aligned host memory; NULL on failure. */
 static void *op_alloc(tl_backend *be, size_t bytes) {
     return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
@@ -198,6 +208,9 @@ static const tl_backend cpu_table = {
     .scatter_add_rows = op_scatter_add_rows,
     .sum_rows_periodic = op_sum_rows_periodic,
     .l2_normalize_backward = op_l2_normalize_backward,
+    /* reduced-precision decoding */
+    .to_bf16 = op_to_bf16,
+    .linear_bf16 = op_linear_bf16,
 };
 
 tl_status tl_backend_cpu_create(tl_backend **out, int n_threads, tl_error *err) {

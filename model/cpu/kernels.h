@@ -16,6 +16,11 @@
 
 void cpu_linear(tl_pool *pool, float *y, int ldy, const float *x, int ldx, const float *w,
                 const float *b, int M, int K, int N, int accumulate);
+/* Output columns (or rows) of a Linear go to pool threads in blocks of this many. */
+#define CPU_LINEAR_BLOCK 16
+/* The tl_pool_for grain of a Linear y[M,N] = x[M,K]·wᵀ, whose weights take weight_bytes, split
+ * into `blocks` blocks: all of them (the caller alone) when the product is too small to share. */
+size_t cpu_linear_grain(int M, int K, int N, size_t weight_bytes, size_t blocks);
 /* Products with at most this many rows use cpu_gemm_small_m instead of sgemm (measured: 2-5×
  * faster at 1-2 rows, even at 4, slower from 8 rows when the weights stream from memory). */
 #define CPU_SMALL_M 4
@@ -48,6 +53,20 @@ void cpu_add_rows_periodic(tl_pool *pool, float *y, const float *addend, int n, 
 void cpu_im2col_patches(tl_pool *pool, float *out, const float *pixels, int B, int C, int S, int p,
                         int lead);
 void cpu_l2_normalize(tl_pool *pool, float *x, int rows, int dim);
+
+/* ---- bfloat16 (kernels_bf16.c): bfloat16 is the upper half of an IEEE fp32, held in a
+ * uint16_t ---- */
+
+/* x rounded to bfloat16: to nearest, ties to even; NaN stays NaN. */
+uint16_t cpu_bf16_round(float x);
+/* dst[i] = cpu_bf16_round(src[i]) for i < n. */
+void cpu_to_bf16(tl_pool *pool, uint16_t *dst, const float *src, size_t n);
+/* y[M,N] (=|+=) x[M,K]·w[N,K]ᵀ + b (b may be NULL) with w in bfloat16: x is rounded to
+ * bfloat16 and the exact products summed in fp32 (AVX512_BF16 dot products where compiled
+ * for). ldx, ldy: row strides (0 = K and N). Each block of weight rows is read from memory
+ * once for all M rows, so it suits few rows (decoding). */
+void cpu_linear_bf16(tl_pool *pool, float *y, int ldy, const float *x, int ldx, const uint16_t *w,
+                     const float *b, int M, int K, int N, int accumulate);
 
 /* In place numerically stable softmax of x[0..n); shared by softmax and attention. */
 void cpu_softmax_row(float *x, int n);

@@ -1,7 +1,8 @@
 /* Benchmarks the FAME-ViL task paths against plain CLIP on one checkpoint with adapters
  * (make_random_clip --adapters 64): contrastive image embedding with TSA vs plain, composed
  * query (fusion mode) vs one image embedding, greedy captioning (vision pass + N tokens) vs
- * one image embedding. Not a test: it prints timings and ratios and asserts nothing. */
+ * one image embedding; --decode-bf16 opens the model with bfloat16 decoding weights. Not a test:
+ * it prints timings and ratios and asserts nothing. */
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -94,24 +95,30 @@ static int make_inputs(bench *b) {
 
 static void usage(FILE *out) {
     fprintf(out, "usage: bench_tasks --model DIR [--threads N] [--repeats N] [--tokens N] "
-                 "[--cpu-time]\n"
+                 "[--cpu-time] [--decode-bf16]\n"
                  "  --model DIR   checkpoint with adapters (make_random_clip --adapters 64)\n"
                  "  --threads N   backend threads (default 0: all CPUs)\n"
                  "  --repeats N   timed calls per workload (default 10, at most 200)\n"
                  "  --tokens N    caption tokens after SOS (default 30)\n"
                  "  --cpu-time    time with process CPU time instead of wall time\n"
+                 "  --decode-bf16 captions decode on bfloat16 weight copies (tl_model_opts)\n"
                  "  --help, --version\n");
 }
 
 int main(int argc, char **argv) {
     static const struct option options[] = {
-        {"model", required_argument, 0, 'm'},   {"threads", required_argument, 0, 't'},
-        {"repeats", required_argument, 0, 'r'}, {"tokens", required_argument, 0, 'n'},
-        {"cpu-time", no_argument, 0, 'c'},      {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'v'},       {0, 0, 0, 0},
+        {"model", required_argument, 0, 'm'},
+        {"threads", required_argument, 0, 't'},
+        {"repeats", required_argument, 0, 'r'},
+        {"tokens", required_argument, 0, 'n'},
+        {"cpu-time", no_argument, 0, 'c'},
+        {"decode-bf16", no_argument, 0, 'b'},
+        {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'v'},
+        {0, 0, 0, 0},
     };
     const char *dir = NULL;
-    int threads = 0, repeats = 10, tokens = 30, c;
+    int threads = 0, repeats = 10, tokens = 30, decode_bf16 = 0, c;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         if (c == 'm')
             dir = optarg;
@@ -123,6 +130,8 @@ int main(int argc, char **argv) {
             tokens = atoi(optarg);
         else if (c == 'c')
             cpu_time = 1;
+        else if (c == 'b')
+            decode_bf16 = 1;
         else if (c == 'h')
             return usage(stdout), 0;
         else if (c == 'v')
@@ -133,12 +142,15 @@ int main(int argc, char **argv) {
     if (!dir || repeats < 1 || repeats > MAX_REPEATS || tokens < 1) return usage(stderr), 2;
     bench b = {0};
     tl_error err;
-    tl_model_opts opts = {.n_threads = threads};
+    tl_model_opts opts = {.n_threads = threads, .decode_bf16 = decode_bf16};
     if (tl_model_open(&b.m, dir, &opts, &err)) {
         fprintf(stderr, "bench_tasks: %s\n", err.message);
         return 1;
     }
     b.info = tl_model_get_info(b.m);
+    if (decode_bf16)
+        printf("decode_bf16: %.1f MiB of bfloat16 weight copies\n",
+               b.info->decode_bf16_bytes / 1048576.0);
     b.caption_limit = tokens + 1 < b.info->context_length ? tokens + 1 : b.info->context_length;
     int rc = 1;
     if (make_inputs(&b)) {

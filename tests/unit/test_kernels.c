@@ -307,6 +307,11 @@ TEST(attention_matches_reference) {
         check_attention(be, (attn_case){3, 5, 11, 4, 3, 12, 30, 0, 1, 1});     /* cross attention */
         check_attention(be, (attn_case){1, 300, 300, 2, 16, 32, 32, 1, 0, 0}); /* > 1 tile */
         check_attention(be, (attn_case){2, 17, 17, 4, 16, 64, 64, 0, 0, 0});
+        /* one query row (a decoding step): every head in one pass */
+        check_attention(be, (attn_case){3, 1, 197, 8, 64, 512, 512, 0, 1, 0});
+        check_attention(be, (attn_case){2, 1, 7, 3, 5, 15, 17, 1, 0, 0});
+        check_attention(be, (attn_case){3, 1, 30, 2, 19, 40, 38, 0, 1, 0});
+        check_attention(be, (attn_case){2, 1, 9, 2, 8, 16, 16, 0, 1, 1});
     }
 }
 

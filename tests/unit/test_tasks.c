@@ -1,6 +1,7 @@
-/* Tests of the FAME-ViL task API: the cached caption decoder against full recomputation, the
- * beam search rule, capability reporting on checkpoints lacking parts, load errors, and the
- * zero-shot fallbacks on plain CLIP (tailor-tiny and clip-tiny of the test vectors). */
+/* Tests of the FAME-ViL task API: the cached caption decoder against full recomputation, its
+ * bfloat16 variant (decode_bf16) against fp32, the beam search rule, capability reporting on
+ * checkpoints lacking parts, load errors, and the zero-shot fallbacks on plain CLIP (tailor-tiny
+ * and clip-tiny of the test vectors). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,96 @@ TEST(cached_decoding_equals_full_recomputation) {
     free(full);
     free(pixels);
     tl_model_close(m);
+}
+
+/* ---- bfloat16 decoding (decode_bf16) ---- */
+
+/* A greedy caption (limit 12) and the step logits of hypothesis 0. */
+typedef struct caption_run {
+    int32_t ids[12];
+    int n;
+    float *steps; /* [12, V] */
+} caption_run;
+
+static int caption_with_logits(tl_model *m, const float *pixels, caption_run *run, int V) {
+    step_logits s = {V, 12, run->steps};
+    tl_caption_opts opts = {.beam = 1, .max_tokens = 12};
+    tl_error err;
+    tl_model_set_trace(m, keep_step_logits, &s);
+    tl_status st = tl_caption_pixels(m, pixels, &opts, run->ids, 12, &run->n, &err);
+    tl_model_set_trace(m, NULL, NULL);
+    CHECKF(st == TL_OK, "%s", err.message);
+    return st == TL_OK;
+}
+
+static int same_ids(const int32_t *a, int na, const int32_t *b, int nb) {
+    return na == nb && !memcmp(a, b, (size_t)na * sizeof *a);
+}
+
+/* max |a - b| over n values, as a fraction of max |ref|. */
+static double relative_gap(const float *a, const float *b, const float *ref, size_t n) {
+    double gap = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        gap = fmax(gap, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs(ref[i]));
+    }
+    return gap / scale;
+}
+
+/* bfloat16 keeps 8 significant bits; on tailor-tiny the step logits move by about 1% of their
+ * largest magnitude. */
+#define BF16_LOGIT_TOL 0.02
+
+/* One image on m32 (fp32) and m16 (decode_bf16): equal greedy and beam-3 captions; the bf16
+ * step logits within BF16_LOGIT_TOL of fp32's (yet not equal: the copies are used) and of fp32
+ * teacher forcing on the caption (full recomputation). full: [12, V] scratch. */
+static void compare_bf16_caption(tl_model *m32, tl_model *m16, const float *px, int image, int V,
+                                 caption_run *r32, caption_run *r16, float *full) {
+    tl_error err;
+    if (!caption_with_logits(m32, px, r32, V) || !caption_with_logits(m16, px, r16, V)) return;
+    REQUIRE(same_ids(r16->ids, r16->n, r32->ids, r32->n));
+    size_t cells = (size_t)(r16->n - 1) * V; /* steps that chose a token */
+    double gap = relative_gap(r16->steps, r32->steps, r32->steps, cells);
+    CHECKF(gap > 0 && gap <= BF16_LOGIT_TOL, "image %d: bf16 step logits off by %g", image, gap);
+    REQUIRE(tl_fic_forward(m16, px, r16->ids, r16->n, 1, NULL, full, &err) == TL_OK);
+    gap = relative_gap(r16->steps, full, full, cells);
+    CHECKF(gap <= BF16_LOGIT_TOL, "image %d: bf16 vs full recomputation %g", image, gap);
+    tl_caption_opts beam = {.beam = 3, .max_tokens = 12};
+    CHECK(tl_caption_pixels(m32, px, &beam, r32->ids, 12, &r32->n, &err) == TL_OK);
+    CHECK(tl_caption_pixels(m16, px, &beam, r16->ids, 12, &r16->n, &err) == TL_OK);
+    CHECKF(same_ids(r16->ids, r16->n, r32->ids, r32->n), "image %d: bf16 beam differs", image);
+}
+
+TEST(bf16_decoding_stays_near_fp32) {
+    tl_model *m32 = tu_open_model(tailor_dir), *m16 = NULL;
+    tl_error err;
+    tl_model_opts opts = {.decode_bf16 = 1};
+    REQUIRE(m32);
+    CHECKF(tl_model_open(&m16, tailor_dir, &opts, &err) == TL_OK, "%s", err.message);
+    if (!m16) {
+        tl_model_close(m32);
+        return;
+    }
+    const clip_tower *t = &m16->w.text.tower;
+    size_t D = t->width, I = t->mlp, V = m16->w.text.vocab;
+    CHECK(tl_model_get_info(m32)->decode_bf16_bytes == 0);
+    tl_model *plain = NULL; /* nothing to decode: opens without copies */
+    CHECKF(tl_model_open(&plain, clip_dir, &opts, &err) == TL_OK, "%s", err.message);
+    CHECK(plain && tl_model_get_info(plain)->decode_bf16_bytes == 0);
+    tl_model_close(plain);
+    CHECK(tl_model_get_info(m16)->decode_bf16_bytes ==
+          2 * (t->n_layers * (5 * D * D + 2 * D * I) + V * D));
+    int n_images;
+    size_t per;
+    float *pixels = input_pixels(m32, &n_images, &per), *full = malloc(12 * V * sizeof *full);
+    caption_run r32 = {.steps = malloc(12 * V * sizeof(float))},
+                r16 = {.steps = malloc(12 * V * sizeof(float))};
+    CHECK(pixels && n_images > 0 && full && r32.steps && r16.steps);
+    for (int i = 0; i < n_images && full && r32.steps && r16.steps; i++)
+        compare_bf16_caption(m32, m16, pixels + i * per, i, (int)V, &r32, &r16, full);
+    free(r32.steps), free(r16.steps), free(full), free(pixels);
+    tl_model_close(m16);
+    tl_model_close(m32);
 }
 
 /* A toy language model over 4 tokens (SOS 2, EOS 3): after SOS, token 0 (p .6) or 1 (p .4);
@@ -293,6 +384,7 @@ int main(void) {
     snprintf(tailor_dir, sizeof tailor_dir, "%s/tailor-tiny", th_testdata());
     snprintf(clip_dir, sizeof clip_dir, "%s/clip-tiny", th_testdata());
     RUN(cached_decoding_equals_full_recomputation);
+    RUN(bf16_decoding_stays_near_fp32);
     RUN(beam_search_rule);
     RUN(beam_captions_are_well_formed);
     RUN(capabilities_follow_present_parts);
