@@ -20,6 +20,7 @@ typedef struct tailord_config {
     char *model_dir, *index_dir, *web_dir;
     char *state_dir;         /* admin changes; "" = index_dir + ".state" */
     int64_t threads;         /* model threads; 0 = online CPUs */
+    int64_t decode_bf16;     /* 1: captions decode with bf16 weight copies */
     double batch_window_ms;  /* how long the batcher waits for more work */
     int64_t batch_max;       /* inputs per forward pass */
     int64_t queue_max;       /* queued inputs before interactive requests get 503 */

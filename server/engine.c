@@ -78,7 +78,8 @@ tl_status engine_load(engine **out, const tailord_config *cfg, tl_error *err) {
     e->refs = 1;
     tl_model_opts opts = {.n_threads = (int)cfg->threads,
                           .backend = "cpu",
-                          .session_decay = (float)cfg->sessions_decay};
+                          .session_decay = (float)cfg->sessions_decay,
+                          .decode_bf16 = cfg->decode_bf16 != 0};
     tl_status st = tl_model_open(&e->model, model_dir, &opts, err);
     if (st) tl_error_prefix(err, "model %s", model_dir);
     char state_dir[4096];

@@ -32,6 +32,7 @@ TEST(defaults) {
     CHECK_NEAR(c.batch_window_ms, 2.0, 0);
     CHECK(c.api_keys.count == 0);
     CHECK(!strcmp(c.log_level, "info"));
+    CHECK(c.decode_bf16 == 0); /* captions decode in fp32 unless asked */
     config_free(&c);
 }
 
@@ -63,6 +64,9 @@ TEST(errors_name_the_key) {
     config_free(&c);
     char *out_of_range[] = {"tailord", "--port=70000", NULL};
     CHECK(load(&c, 2, out_of_range, NULL, msg) == -1 && strstr(msg, "port"));
+    config_free(&c);
+    char *bad_switch[] = {"tailord", "--decode_bf16", "2", NULL};
+    CHECK(load(&c, 3, bad_switch, NULL, msg) == -1 && strstr(msg, "decode_bf16"));
     config_free(&c);
     char *bad_ip[] = {"tailord", "--listen", "localhost", NULL};
     CHECK(load(&c, 3, bad_ip, NULL, msg) == -1 && strstr(msg, "listen"));
