@@ -6,7 +6,8 @@ Starts tailord with MODEL and INDEX, then:
      throughput and p50/p90/p99 latency;
   2. a soak: all kinds mixed at saturation for SOAK seconds, sampling tailord's resident memory
      and open file descriptors every few seconds.
-It fails (exit 1) on any 5xx or socket error, on resident memory growing more than 5% after
+Session chains are deleted after 8 turns unless --keep-sessions (then the session store fills
+up to its configured bounds, which is growth by design). It fails (exit 1) on any 5xx or socket error, on resident memory growing more than 5% after
 warm-up (the first fifth of the soak), or on more open descriptors once the load has stopped
 than before it started. Prints a Markdown summary (for tests/bench/RESULTS.md), with the batch
 sizes from /metrics.
@@ -93,9 +94,11 @@ def run_wrk(port, mode, seconds, connections, texts, ids):
                 out).groups())}
 
 
-def soak(port, pid, seconds, connections, texts, ids, interval=5):
+def soak(port, pid, seconds, connections, texts, ids, keep_sessions, interval=5):
     """The mixed load for seconds, with (elapsed s, RSS KiB, fds) samples."""
     env = dict(os.environ, MODE="mix", TEXTS=texts, IDS=ids)
+    if keep_sessions:
+        env["KEEP_SESSIONS"] = "1"
     load = subprocess.Popen(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout",
                              "10s", "-s", os.path.join(HERE, "load.lua"),
                              f"http://127.0.0.1:{port}"],
@@ -119,6 +122,8 @@ def main():
     ap.add_argument("--phase-seconds", type=int, default=30)
     ap.add_argument("--soak-seconds", type=int, default=600)
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--keep-sessions", action="store_true",
+                    help="never delete sessions: the store grows to its bounds (count, bytes, TTL)")
     ap.add_argument("--json", help="also write the numbers to this file")
     a = ap.parse_args()
 
@@ -150,7 +155,9 @@ def main():
         after_phases = batch_stats(port)
         time.sleep(1)
         rss0, fds0 = proc_stats(server.pid)
-        out, samples = soak(port, server.pid, a.soak_seconds, a.connections, texts, ids)
+        out, samples = soak(port, server.pid, a.soak_seconds, a.connections, texts, ids,
+                            a.keep_sessions)
+        sessions = re.search(r"^tailord_sessions (\S+)", get(port, "/metrics"), re.M)
         time.sleep(2)  # wrk's connections close
         rss1, fds1 = proc_stats(server.pid)
         s = {k: int(v) for k, v in re.findall(r"(2xx|4xx|5xx|other)=(\d+)", out)}
@@ -164,14 +171,16 @@ def main():
         s.update({"seconds": a.soak_seconds, "rss_start_kib": rss0, "rss_after_warmup_kib": base,
                   "rss_peak_after_warmup_kib": peak, "rss_end_kib": rss1,
                   "rss_growth": peak / base - 1, "fds_before": fds0, "fds_after": fds1,
-                  "fds_peak": max((x[2] for x in samples), default=fds0)})
+                  "fds_peak": max((x[2] for x in samples), default=fds0),
+                  "sessions_at_end": float(sessions.group(1)) if sessions else None})
         report["soak"] = s
         print(f"soak {a.soak_seconds} s mixed: {s['rps']:.1f} req/s, p50 {s['p50']:.1f} ms, "
               f"p99 {s['p99']:.1f} ms, 2xx {s['2xx']} 4xx {s['4xx']} 5xx {s['5xx']}, socket "
               f"errors {s['socket_errors']}; RSS {rss0 // 1024} MiB at start, "
               f"{base // 1024} MiB after warm-up, peak {peak // 1024} MiB "
               f"({100 * s['rss_growth']:+.2f}%), {rss1 // 1024} MiB at the end; fds {fds0} "
-              f"before, peak {s['fds_peak']}, {fds1} after", flush=True)
+              f"before, peak {s['fds_peak']}, {fds1} after; {s['sessions_at_end']} live sessions",
+              flush=True)
         if s["5xx"] or s["socket_errors"] or s["other"]:
             failures.append(f"soak: 5xx, other statuses or socket errors: {s}")
         if s["4xx"]:
