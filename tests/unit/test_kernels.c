@@ -10,20 +10,7 @@
 #include "backend.h"
 #include "cpu/threadpool.h"
 
-static uint64_t rng_state = 88172645463325252ull;
-
-static float rand_uniform(float lo, float hi) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return lo + (hi - lo) * (float)((rng_state >> 11) * (1.0 / 9007199254740992.0));
-}
-
-static float *rand_array(size_t n, float lo, float hi) {
-    float *x = malloc(n * sizeof *x);
-    for (size_t i = 0; i < n; i++) x[i] = rand_uniform(lo, hi);
-    return x;
-}
+#include "test_random.h"
 
 static float *copy_array(const float *x, size_t n) {
     float *y = malloc(n * sizeof *y);

@@ -10,20 +10,7 @@
 #include "../harness.h"
 #include "cpu/kernels.h"
 
-static uint64_t rng_state = 2463534242ull;
-
-static float rand_uniform(float lo, float hi) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return lo + (hi - lo) * (float)((rng_state >> 11) * (1.0 / 9007199254740992.0));
-}
-
-static float *rand_array(size_t n, float lo, float hi) {
-    float *x = malloc(n * sizeof *x);
-    for (size_t i = 0; i < n; i++) x[i] = rand_uniform(lo, hi);
-    return x;
-}
+#include "test_random.h"
 
 static float widen(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;
