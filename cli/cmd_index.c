@@ -161,13 +161,20 @@ static int run_build(const build_args *a) {
                           .on_progress = print_progress,
                           .on_issue = print_issue,
                           .ctx = &progress};
-    tl_status st = index_build(&o, &err);
+    index_build_stats stats;
+    tl_status st = index_build(&o, &stats, &err);
     tl_model_close(model);
     if (st) {
         fprintf(stderr, "tailor index build: %s\n", err.message);
         return 1;
     }
     printf("published %s\n", a->out_dir);
+    int64_t n = stats.products;
+    printf("embedding stage: %lld products in %.1f s (%.1f items/s)\n"
+           "index stage: %lld products in %.2f s (%.0f items/s)\n",
+           (long long)stats.embedded, stats.embed_s,
+           stats.embed_s > 0 ? stats.embedded / stats.embed_s : 0.0, (long long)n, stats.index_s,
+           stats.index_s > 0 ? n / stats.index_s : 0.0);
     return 0;
 }
 

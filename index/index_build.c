@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -490,11 +491,20 @@ static tl_status prepare(builder *b, tl_error *err) {
     return checkpoint_open(b, err);
 }
 
-tl_status index_build(const index_build_opts *o, tl_error *err) {
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+tl_status index_build(const index_build_opts *o, index_build_stats *stats, tl_error *err) {
     builder b = {.o = o, .dim = o->embedder->dim, .lock_fd = -1};
     tl_status st = lock_out_dir(&b, err);
     if (!st) st = prepare(&b, err);
+    int64_t resumed_at = b.done;
+    double t0 = now_s();
     if (!st) st = embed_all(&b, err);
+    double t1 = now_s();
     if (!st) {
         char path[4096];
         fclose(b.checkpoint);
@@ -505,6 +515,11 @@ tl_status index_build(const index_build_opts *o, tl_error *err) {
         /* The manifest lists every file but the checkpoint, so it goes before publication. */
         if (!st) st = index_dir_publish(b.work, o->out_dir, err);
     }
+    if (!st && stats)
+        *stats = (index_build_stats){.products = b.products.n,
+                                     .embedded = b.done - resumed_at,
+                                     .embed_s = t1 - t0,
+                                     .index_s = now_s() - t1};
     builder_free(&b);
     return st;
 }

@@ -46,8 +46,16 @@ typedef struct index_build_opts {
 /* The work directory used for out_dir: "<out_dir>.building" (caller frees). */
 char *index_build_work_dir(const char *out_dir);
 
-/* Builds and publishes the index. On failure the previously published out_dir is untouched and
+/* Where a build's time went: the embedding stage (decode + model, products embedded by this
+ * run; a resumed run skips those already checkpointed) and the index stage (galleries,
+ * catalogue, manifest, publication), for items/s per stage. */
+typedef struct index_build_stats {
+    int64_t products, embedded;
+    double embed_s, index_s;
+} index_build_stats;
+
+/* Builds and publishes the index; stats (may be NULL) is filled on success. On failure the previously published out_dir is untouched and
  * the work directory is left for --resume. */
-tl_status index_build(const index_build_opts *opts, tl_error *err);
+tl_status index_build(const index_build_opts *opts, index_build_stats *stats, tl_error *err);
 
 #endif

@@ -44,7 +44,7 @@ int main(int argc, char **argv) {
                               .strict = 1,
                               .n_threads = 1,
                               .embedder = &embedder};
-        st = index_build(&o, &err);
+        st = index_build(&o, NULL, &err);
     }
     tl_model_close(model);
     if (st) fprintf(stderr, "index_model_build: %s\n", err.message);

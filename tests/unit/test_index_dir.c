@@ -25,6 +25,8 @@ static void count_issue(int line, const char *message, void *ctx) {
     n_issues++;
 }
 
+static index_build_stats last_stats;
+
 static tl_status build(const char *factory, int strict) {
     index_build_opts o = {.catalog = catalog,
                           .out_dir = out,
@@ -38,7 +40,8 @@ static tl_status build(const char *factory, int strict) {
                           .on_issue = count_issue};
     tl_error err = {0};
     n_issues = 0;
-    tl_status st = index_build(&o, &err);
+    last_stats = (index_build_stats){-1, -1, -1, -1};
+    tl_status st = index_build(&o, &last_stats, &err);
     if (st) printf("# build: %s\n", err.message);
     return st;
 }
@@ -46,6 +49,8 @@ static tl_status build(const char *factory, int strict) {
 TEST(build_and_verify) {
     REQUIRE(!build(NULL, 0));
     CHECK(n_issues == 1); /* the missing image */
+    CHECK(last_stats.products == 9 && last_stats.embedded == 9);
+    CHECK(last_stats.embed_s >= 0 && last_stats.index_s >= 0);
     index_manifest m;
     tl_error err;
     CHECKF(!index_dir_verify(out, &m, &err), "%s", err.message);
@@ -151,7 +156,7 @@ TEST(resume_over_a_partial_checkpoint_header) {
                           .model_checksum = "abc",
                           .embedder = &FAKE_EMBEDDER};
     tl_error err = {0};
-    CHECKF(!index_build(&o, &err), "%s", err.message);
+    CHECKF(!index_build(&o, NULL, &err), "%s", err.message);
     CHECK(!index_dir_verify(out, NULL, &err) && access(work, F_OK) != 0);
 }
 

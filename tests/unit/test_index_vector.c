@@ -197,6 +197,42 @@ TEST(ivf_recall_at_recommended_nprobe) {
     vector_index_free(ix);
 }
 
+/* Unfiltered IVF searches assign the coarse lists once for all categories; the result must be
+ * the merge of each category's own search, which assigns with the category's quantizer copy. */
+TEST(ivf_unfiltered_equals_merged_categories) {
+    tl_error err;
+    vector_index *ix = build("IVF32,Flat");
+    REQUIRE(ix);
+    REQUIRE(!vector_index_set_param(ix, "nprobe", 4, &err));
+    int same = 0;
+    for (int batched = 0; batched < 2; batched++) {
+        float s[NQ * K], shoes_s[NQ * K], dresses_s[NQ * K];
+        int64_t ids[NQ * K], shoes[NQ * K], dresses[NQ * K];
+        for (int q = 0; q < NQ; q += batched ? NQ : 1) {
+            int nq = batched ? NQ : 1;
+            REQUIRE(!vector_index_search(ix, queries + q * DIM, nq, K, NULL, s + q * K, ids + q * K,
+                                         &err));
+            REQUIRE(!vector_index_search(ix, queries + q * DIM, nq, K, "shoes", shoes_s + q * K,
+                                         shoes + q * K, &err));
+            REQUIRE(!vector_index_search(ix, queries + q * DIM, nq, K, "dresses", dresses_s + q * K,
+                                         dresses + q * K, &err));
+        }
+        for (int q = 0; q < NQ; q++) {
+            int a = 0, b = 0, ok = 1;
+            for (int j = 0; j < K; j++) {
+                int take_shoe =
+                    shoes[q * K + a] >= 0 &&
+                    (dresses[q * K + b] < 0 || shoes_s[q * K + a] > dresses_s[q * K + b]);
+                int64_t want = take_shoe ? shoes[q * K + a++] : dresses[q * K + b++];
+                ok &= ids[q * K + j] == want;
+            }
+            same += ok;
+        }
+    }
+    CHECKF(same == 2 * NQ, "%d of %d queries equal the merged per-category results", same, 2 * NQ);
+    vector_index_free(ix);
+}
+
 TEST(remove_and_upsert) {
     vector_index *ix = build(NULL);
     REQUIRE(ix);
@@ -333,6 +369,7 @@ int main(void) {
     random_unit_vectors(queries, NQ);
     RUN(flat_equals_brute_force);
     RUN(ivf_recall_at_recommended_nprobe);
+    RUN(ivf_unfiltered_equals_merged_categories);
     RUN(remove_and_upsert);
     RUN(save_load_round_trip);
     RUN(other_factories_search);
