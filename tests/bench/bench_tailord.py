@@ -6,8 +6,9 @@ Starts tailord with MODEL and INDEX, then:
      throughput and p50/p90/p99 latency;
   2. a soak: all kinds mixed at saturation for SOAK seconds, sampling tailord's resident memory
      and open file descriptors every few seconds.
-Session chains are deleted after 8 turns unless --keep-sessions (then the session store fills
-up to its configured bounds, which is growth by design). It fails (exit 1) on any 5xx or socket error, on resident memory growing more than 5% after
+Sessions are not deleted: tailord runs with sessions.max_count = --max-sessions (256), so the
+store reaches its bound during warm-up and then evicts the least recently used session for each
+new one; resident memory after warm-up then measures leaks, not the store filling. It fails (exit 1) on any 5xx or socket error, on resident memory growing more than 5% after
 warm-up (the first fifth of the soak), or on more open descriptors once the load has stopped
 than before it started. Prints a Markdown summary (for tests/bench/RESULTS.md), with the batch
 sizes from /metrics.
@@ -94,11 +95,9 @@ def run_wrk(port, mode, seconds, connections, texts, ids):
                 out).groups())}
 
 
-def soak(port, pid, seconds, connections, texts, ids, keep_sessions, interval=5):
+def soak(port, pid, seconds, connections, texts, ids, interval=5):
     """The mixed load for seconds, with (elapsed s, RSS KiB, fds) samples."""
     env = dict(os.environ, MODE="mix", TEXTS=texts, IDS=ids)
-    if keep_sessions:
-        env["KEEP_SESSIONS"] = "1"
     load = subprocess.Popen(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout",
                              "10s", "-s", os.path.join(HERE, "load.lua"),
                              f"http://127.0.0.1:{port}"],
@@ -122,8 +121,8 @@ def main():
     ap.add_argument("--phase-seconds", type=int, default=30)
     ap.add_argument("--soak-seconds", type=int, default=600)
     ap.add_argument("--connections", type=int, default=16)
-    ap.add_argument("--keep-sessions", action="store_true",
-                    help="never delete sessions: the store grows to its bounds (count, bytes, TTL)")
+    ap.add_argument("--max-sessions", type=int, default=256,
+                    help="tailord's sessions.max_count: the session store's bound")
     ap.add_argument("--json", help="also write the numbers to this file")
     a = ap.parse_args()
 
@@ -134,8 +133,10 @@ def main():
     server = subprocess.Popen([os.path.join(a.build, "server", "tailord"), "--model_dir", a.model,
                                "--index_dir", a.index, "--state_dir", os.path.join(work, "state"),
                                "--port", str(port), "--log_level", "warn"],
-                              stdout=subprocess.DEVNULL, stderr=errors)
-    failures, report = [], {"connections": a.connections, "phases": {}}
+                              stdout=subprocess.DEVNULL, stderr=errors,
+                              env=dict(os.environ, TAILORD_SESSIONS_MAX_COUNT=str(a.max_sessions)))
+    failures, report = [], {"connections": a.connections, "max_sessions": a.max_sessions,
+                            "phases": {}}
     try:
         for _ in range(300):
             try:
@@ -155,8 +156,7 @@ def main():
         after_phases = batch_stats(port)
         time.sleep(1)
         rss0, fds0 = proc_stats(server.pid)
-        out, samples = soak(port, server.pid, a.soak_seconds, a.connections, texts, ids,
-                            a.keep_sessions)
+        out, samples = soak(port, server.pid, a.soak_seconds, a.connections, texts, ids)
         sessions = re.search(r"^tailord_sessions (\S+)", get(port, "/metrics"), re.M)
         time.sleep(2)  # wrk's connections close
         rss1, fds1 = proc_stats(server.pid)

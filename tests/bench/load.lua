@@ -10,7 +10,7 @@ function setup(thread)
 end
 
 local mode, texts, ids = os.getenv("MODE"), {}, {}
-local session, session_turns, retired, creating = nil, 0, nil, false
+local session, session_turns, creating = nil, 0, false
 c2xx, c4xx, c5xx, cother = 0, 0, 0, 0
 local headers = {["Content-Type"] = "application/json"}
 
@@ -35,19 +35,11 @@ builders = {
                 quote(pick(texts)) .. ', "limit": 10}')
   end,
   -- A chain of up to 8 turns per session; the first turn has a reference. Then a new session.
-  -- The connections of a thread share its session, so a finished one is deleted only at the
-  -- end of the next chain, when no turn on it can be in flight (with KEEP_SESSIONS set it is
-  -- left to the store's bounds). One create at a time: meanwhile other connections search.
+  -- The connections of a thread share its session. Finished sessions are never deleted (a
+  -- delete raced the thread's turns still in flight): the store's count bound evicts them, least
+  -- recently used first. One create at a time: meanwhile other connections search.
   session = function()
-    if session and session_turns >= 8 then
-      local old = session
-      session, session_turns = nil, 0
-      local delete = retired
-      retired = old
-      if delete and not os.getenv("KEEP_SESSIONS") then
-        return wrk.format("DELETE", "/v1/sessions/" .. delete)
-      end
-    end
+    if session and session_turns >= 8 then session, session_turns = nil, 0 end
     if not session then
       if creating then return builders.text() end
       creating = true
@@ -79,8 +71,7 @@ function response(status, hdrs, body)
   elseif status >= 500 then c5xx = c5xx + 1
   else cother = cother + 1 end
   local sid = body and body:match('"session_id":%s*"([^"]+)"')
-  -- A DELETE's answer names the deleted session too; only a live one is taken.
-  if sid and not session and not body:find('"deleted"') then session, creating = sid, false end
+  if sid and not session then session, creating = sid, false end
   if status == 404 and body and body:find("session") then session = nil end
 end
 
