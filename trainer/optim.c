@@ -61,18 +61,22 @@ void adamw_free(adamw *opt) {
     memset(opt, 0, sizeof *opt);
 }
 
-/* AdamW on one tensor's values [0, n) at offset off of set s. */
+/* AdamW on one tensor's values [0, n) at offset off of set s, in float as PyTorch does: the loop
+ * vectorises (trainer/meson.build builds the trainer without errno from libm), and a ViT-B/16
+ * step spent 1.8 s here in scalar double arithmetic. */
 static void tensor_step(const adamw *opt, adamw_set *s, size_t off, size_t n, double lr,
                         double weight_decay) {
     const adamw_config *c = &opt->cfg;
     double bc1 = 1 - pow(c->beta1, (double)opt->steps), bc2 = 1 - pow(c->beta2, (double)opt->steps);
-    float *p = s->params->data + off, *g = s->params->grad + off, *m = s->m + off, *v = s->v + off;
+    const float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps;
+    const float step = (float)(lr / bc1), inv_sqrt_bc2 = (float)(1 / sqrt(bc2));
+    const float decay = (float)(lr * weight_decay);
+    float *restrict p = s->params->data + off, *restrict m = s->m + off, *restrict v = s->v + off;
+    const float *restrict g = s->params->grad + off;
     for (size_t i = 0; i < n; i++) {
-        m[i] = (float)(c->beta1 * m[i] + (1 - c->beta1) * g[i]);
-        v[i] = (float)(c->beta2 * v[i] + (1 - c->beta2) * (double)g[i] * g[i]);
-        double update = (m[i] / bc1) / (sqrt(v[i] / bc2) + c->eps);
-        update += weight_decay * p[i];
-        p[i] -= (float)(lr * update);
+        m[i] = b1 * m[i] + (1 - b1) * g[i];
+        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+        p[i] -= step * m[i] / (sqrtf(v[i]) * inv_sqrt_bc2 + eps) + decay * p[i];
     }
 }
 
