@@ -54,8 +54,8 @@ typedef struct index_build_stats {
     double embed_s, index_s;
 } index_build_stats;
 
-/* Builds and publishes the index; stats (may be NULL) is filled on success. On failure the previously published out_dir is untouched and
- * the work directory is left for --resume. */
+/* Builds and publishes the index; stats (may be NULL) is filled on success. On failure the
+ * previously published out_dir is untouched and the work directory is left for --resume. */
 tl_status index_build(const index_build_opts *opts, index_build_stats *stats, tl_error *err);
 
 #endif

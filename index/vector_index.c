@@ -3,6 +3,7 @@
  * Not for: choosing factory strings (the caller does) or metadata. */
 #include "vector_index.h"
 
+#include <cblas.h>
 #include <faiss/c_api/AutoTune_c.h>
 #include <faiss/c_api/IndexIVF_c.h>
 #include <faiss/c_api/Index_c.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "flat_scan.h"
 #include "id_map.h"
 
 /* faiss's C++ IO_FLAG_MMAP (index_io.h): IVF lists are mapped read-only from the file. The C
@@ -58,7 +60,9 @@ static void bound_threads(const vector_index *ix) {
 
 /* Debian's libfaiss is built for baseline x86-64, where faiss's per-vector inner product is a
  * scalar loop; below its BLAS threshold (20 queries) a flat scan of 100k vectors was compute
- * bound at about 27 ms. OpenBLAS's sgemm is vectorised, so every exhaustive search uses it. */
+ * bound at about 27 ms. OpenBLAS's sgemm is vectorised, so every exhaustive search uses it, one
+ * OpenBLAS thread per caller as in the model's kernels: the searches bring their own threads,
+ * and OpenBLAS's on top oversubscribed the cores (100k flat, batch 1: p50 20.6 against 11.1 ms). */
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static void use_blas_always(void) {
     faiss_set_distance_compute_blas_threshold(1);
@@ -305,7 +309,8 @@ static void fill_empty(float *scores, int64_t *ids, size_t n) {
 
 /* A coarse assignment shared by the IVF sub-indexes, which are clones of one trained template
  * and so have the same centroids: the template's quantizer is searched once per query instead
- * of once per category. */
+ * of once per category, and by flat_scan (faiss's own search allocates a 16 MiB block per call
+ * and packs the centroids for a one-query product). */
 typedef struct coarse_assignment {
     int64_t *lists;   /* [nq, nprobe] */
     float *distances; /* [nq, nprobe] */
@@ -319,10 +324,14 @@ static tl_status search_category(vector_index *ix, int slot, const float *y, int
     FaissIndex *index = ix->categories[slot].index;
     if (faiss_Index_ntotal(index) == 0) return TL_OK;
     omp_set_num_threads(threads);
-    if (coarse
-            ? faiss_IndexIVF_search_preassigned(faiss_IndexIVF_cast(index), nq, y, k, coarse->lists,
-                                                coarse->distances, tmp_s, tmp_i, 0)
-            : faiss_Index_search(index, nq, y, k, tmp_s, tmp_i))
+    flat_view flat;
+    if (!coarse && flat_view_of(index, ix->dim, &flat)) {
+        tl_status st = flat_scan(&flat, y, nq, k, tmp_s, tmp_i, err);
+        if (st) return st;
+    } else if (coarse ? faiss_IndexIVF_search_preassigned(faiss_IndexIVF_cast(index), nq, y, k,
+                                                          coarse->lists, coarse->distances, tmp_s,
+                                                          tmp_i, 0)
+                      : faiss_Index_search(index, nq, y, k, tmp_s, tmp_i))
         return faiss_failed(err, "search");
     for (int64_t q = 0; q < nq; q++)
         merge_top_k(scores + q * k, ids + q * k, tmp_s + q * k, tmp_i + q * k, k, tmp_s + nq * k,
@@ -354,19 +363,20 @@ static tl_status assign_coarse(vector_index *ix, const float *y, int64_t nq,
     coarse->distances = malloc((size_t)nq * nprobe * sizeof *coarse->distances);
     if (!coarse->lists || !coarse->distances)
         return tl_fail(err, TL_ERR_NOMEM, "search: out of memory");
+    FaissIndex *quantizer = faiss_IndexIVF_quantizer(faiss_IndexIVF_cast(ix->template_index));
+    flat_view flat;
+    if (flat_view_of(quantizer, ix->dim, &flat))
+        return flat_scan(&flat, y, nq, (int)nprobe, coarse->distances, coarse->lists, err);
     omp_set_num_threads(ix->n_threads);
-    if (faiss_Index_search(faiss_IndexIVF_quantizer(faiss_IndexIVF_cast(ix->template_index)), nq, y,
-                           (int64_t)nprobe, coarse->distances, coarse->lists))
+    if (faiss_Index_search(quantizer, nq, y, (int64_t)nprobe, coarse->distances, coarse->lists))
         return faiss_failed(err, "coarse search");
     return TL_OK;
 }
 
-/* An unfiltered search of a few queries is a scan of every sub-index, bound by memory
- * bandwidth on one core; the sub-indexes are split over up to n_threads threads instead, each
- * merging its share, and the shares are merged in thread order. (faiss's own OpenMP threads
- * only split a batch by query, and take over at faiss's BLAS threshold of 20 queries.) */
-#define PARALLEL_MAX_QUERIES 20
-#define MAX_SEARCH_THREADS   16
+/* An unfiltered search scans every sub-index, single-threaded each (flat_scan, or faiss with one
+ * OpenMP thread); the sub-indexes are split over up to n_threads threads, each merging its
+ * share, and the shares are merged in thread order. */
+#define MAX_SEARCH_THREADS 16
 
 typedef struct search_share {
     vector_index *ix;
@@ -414,8 +424,8 @@ static int assign_shares(vector_index *ix, int n_shares, uint8_t *owner) {
     return n_shares;
 }
 
-/* The unfiltered search of nq < PARALLEL_MAX_QUERIES queries over n_shares threads (read lock
- * held). Results as vector_index_search. */
+/* The unfiltered search over n_shares threads (read lock held). Results as
+ * vector_index_search. */
 static tl_status search_parallel(vector_index *ix, const float *y, int64_t nq, int k, int n_shares,
                                  const coarse_assignment *coarse, float *scores, int64_t *ids,
                                  tl_error *err) {
@@ -481,19 +491,21 @@ tl_status vector_index_search(vector_index *ix, const float *q, int64_t nq, int 
         return st;
     }
     fill_empty(scores, ids, (size_t)nq * k);
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1); /* process-wide; see above */
     coarse_assignment coarse = {0};
     pthread_rwlock_rdlock(&ix->lock);
     int n_shares = ix->n_threads < ix->n_categories ? ix->n_threads : ix->n_categories;
     if (n_shares > MAX_SEARCH_THREADS) n_shares = MAX_SEARCH_THREADS;
-    if (!category && ix->n_categories > 1) st = assign_coarse(ix, y, nq, &coarse, err);
+    if (category ? find_category(ix, category) >= 0 : ix->n_categories > 0)
+        st = assign_coarse(ix, y, nq, &coarse, err);
     const coarse_assignment *shared = coarse.lists ? &coarse : NULL;
-    if (!st && !category && n_shares > 1 && nq < PARALLEL_MAX_QUERIES)
+    if (!st && !category && n_shares > 1)
         st = search_parallel(ix, y, nq, k, n_shares, shared, scores, ids, err);
     else
         for (int i = 0; i < ix->n_categories && !st; i++)
             if (!category || !strcmp(category, ix->categories[i].name))
-                st = search_category(ix, i, y, nq, k, ix->n_threads, shared, scores, ids, tmp_s,
-                                     tmp_i, err);
+                st = search_category(ix, i, y, nq, k, nq < ix->n_threads ? (int)nq : ix->n_threads,
+                                     shared, scores, ids, tmp_s, tmp_i, err);
     pthread_rwlock_unlock(&ix->lock);
     free(coarse.lists);
     free(coarse.distances);

@@ -197,8 +197,9 @@ TEST(ivf_recall_at_recommended_nprobe) {
     vector_index_free(ix);
 }
 
-/* Unfiltered IVF searches assign the coarse lists once for all categories; the result must be
- * the merge of each category's own search, which assigns with the category's quantizer copy. */
+/* Unfiltered IVF searches assign the coarse lists once for all categories and split the
+ * categories over threads; the result must be the merge of each category's own search. (The
+ * assignment itself is checked by the recall test above.) */
 TEST(ivf_unfiltered_equals_merged_categories) {
     tl_error err;
     vector_index *ix = build("IVF32,Flat");
