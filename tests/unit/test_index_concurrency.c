@@ -1,7 +1,11 @@
 /* vector_index under concurrency: 4 search threads (half filtered by category) run while a
  * writer adds new products and removes old ones; no search that started after a removal
- * returned may name the removed id, and every result list stays sorted and well-formed. Two
- * faiss threads, so the unfiltered searches split the sub-indexes over threads. */
+ * returned may name the removed id, and every result list stays sorted and well-formed: each
+ * score is the cosine of the query and the returned id's own vector, so a scan torn by a
+ * concurrent remove (vectors shifted under their ids) is caught even where ThreadSanitizer
+ * cannot see into faiss. Two faiss threads, so the unfiltered searches split the sub-indexes
+ * over threads. */
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -27,6 +31,16 @@ static const char *category_of(int id) {
     return id % 3 ? "dresses" : "shoes";
 }
 
+static double cosine(const float *a, const float *b) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < DIM; i++) {
+        ab += (double)a[i] * b[i];
+        aa += (double)a[i] * a[i];
+        bb += (double)b[i] * b[i];
+    }
+    return ab / sqrt(aa * bb);
+}
+
 static void *searcher(void *arg) {
     unsigned seed = (unsigned)(uintptr_t)arg;
     float scores[K];
@@ -45,7 +59,8 @@ static void *searcher(void *arg) {
             long removed = atomic_load(&removed_at[ids[j]]);
             if (removed && removed <= before) atomic_fetch_add(&violations, 1);
             if ((j && scores[j] > scores[j - 1]) || ids[j] >= N_IDS ||
-                (category && strcmp(category_of((int)ids[j]), category)))
+                (category && strcmp(category_of((int)ids[j]), category)) ||
+                fabs(scores[j] - cosine(vectors + q * DIM, vectors + ids[j] * DIM)) > 1e-4)
                 atomic_fetch_add(&malformed, 1);
         }
     }
