@@ -46,6 +46,7 @@ struct http_request {
     char *path;
     uint8_t *body;
     size_t body_len, body_cap;
+    size_t dropped; /* body bytes read and thrown away after the answer was set */
     struct timespec start;
     _Atomic(struct MHD_Response *) response;
     unsigned status;
@@ -283,6 +284,12 @@ static int check_request_head(http_request *req, const char *method, const char 
     return 0;
 }
 
+/* A body without Content-Length (chunked) that passes the limit cannot be answered at once:
+ * libmicrohttpd queues a response only before the body or after all of it. So the rest is read
+ * and dropped, and the 413 goes out when the body ends; past this many times the limit the
+ * connection is cut instead. */
+enum { DROP_LIMIT_FACTOR = 4 };
+
 /* Appends one chunk of body; -1 (and an answer) when the limit is passed. */
 static int append_body(http_request *req, const char *data, size_t len) {
     size_t limit = req->server->limits.body_bytes;
@@ -344,8 +351,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (req->stage == STAGE_BODY && *upload_data_size) {
         size_t len = *upload_data_size;
         *upload_data_size = 0;
-        if (!atomic_load(&req->response) && append_body(req, upload_data, len))
-            return queue_pending(req);
+        if (atomic_load(&req->response)) { /* refused mid-body: answered when the body ends */
+            req->dropped += len;
+            return req->dropped > DROP_LIMIT_FACTOR * req->server->limits.body_bytes ? MHD_NO
+                                                                                      : MHD_YES;
+        }
+        append_body(req, upload_data, len);
         return MHD_YES;
     }
     if (req->stage == STAGE_BODY) {
