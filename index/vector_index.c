@@ -60,8 +60,9 @@ static void bound_threads(const vector_index *ix) {
 
 /* Debian's libfaiss is built for baseline x86-64, where faiss's per-vector inner product is a
  * scalar loop; below its BLAS threshold (20 queries) a flat scan of 100k vectors was compute
- * bound at about 27 ms. OpenBLAS's sgemm is vectorised, so every exhaustive search uses it, one
- * OpenBLAS thread per caller as in the model's kernels: the searches bring their own threads,
+ * bound at about 27 ms. OpenBLAS's sgemm is vectorised, so every exhaustive search uses it:
+ * flat_scan, and faiss's own search of flat indexes flat_scan cannot view (e.g. "IDMap,Flat").
+ * One OpenBLAS thread per caller, as in the model's kernels: the searches bring their own threads,
  * and OpenBLAS's on top oversubscribed the cores (100k flat, batch 1: p50 20.6 against 11.1 ms). */
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static void use_blas_always(void) {

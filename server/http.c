@@ -290,12 +290,13 @@ static int check_request_head(http_request *req, const char *method, const char 
  * connection is cut instead. */
 enum { DROP_LIMIT_FACTOR = 4 };
 
-/* Appends one chunk of body; -1 (and an answer) when the limit is passed. */
-static int append_body(http_request *req, const char *data, size_t len) {
+/* Appends one chunk of body, or sets the answer (413, or 500 when out of memory); an answer set
+ * here is queued when the body ends (on_access). */
+static void append_body(http_request *req, const char *data, size_t len) {
     size_t limit = req->server->limits.body_bytes;
     if (req->body_len + len > limit) {
         http_respond_error(req, API_BODY_TOO_LARGE, "the body is larger than %zu bytes", limit);
-        return -1;
+        return;
     }
     if (req->body_len + len + 1 > req->body_cap) {
         size_t cap = req->body_cap ? req->body_cap : 4096;
@@ -303,7 +304,7 @@ static int append_body(http_request *req, const char *data, size_t len) {
         uint8_t *grown = realloc(req->body, cap);
         if (!grown) {
             http_respond_error(req, API_INTERNAL, "out of memory reading the body");
-            return -1;
+            return;
         }
         req->body = grown;
         req->body_cap = cap;
@@ -311,7 +312,6 @@ static int append_body(http_request *req, const char *data, size_t len) {
     memcpy(req->body + req->body_len, data, len);
     req->body_len += len;
     req->body[req->body_len] = 0;
-    return 0;
 }
 
 /* ---- libmicrohttpd callbacks ---- */

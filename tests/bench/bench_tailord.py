@@ -8,9 +8,10 @@ Starts tailord with MODEL and INDEX, then:
      and open file descriptors every few seconds.
 Sessions are not deleted: tailord runs with sessions.max_count = --max-sessions (256), so the
 store reaches its bound during warm-up and then evicts the least recently used session for each
-new one; resident memory after warm-up then measures leaks, not the store filling. It fails (exit 1) on any 5xx or socket error, on resident memory growing more than 5% after
-warm-up (the first fifth of the soak), or on more open descriptors once the load has stopped
-than before it started. Prints a Markdown summary (for tests/bench/RESULTS.md), with the batch
+new one; resident memory after warm-up then measures leaks, not the store filling. It fails
+(exit 1) on any 5xx or socket error, on resident memory growing more than 5% after warm-up (the
+first fifth of the soak), or on more open descriptors once the load has stopped than before it
+started. Prints a Markdown summary (for tests/bench/RESULTS.md), with the batch
 sizes from /metrics.
 
   tests/bench/bench_tailord.py --build build --model var/demo/model --index var/demo/index
