@@ -241,17 +241,25 @@ def check_ntm_sessions(exe, testdata):
         return
     caps = call(server.port, "GET", "/v1/info")["engine"]["capabilities"]
     tap.ok(caps["session_memory"] == "cascade_ntm", "sessions use the CM-NTM", caps)
-    sid = call(server.port, "POST", "/v1/sessions", {}, expect=201)["session_id"]
-    t1 = call(server.port, "POST", f"/v1/sessions/{sid}/turns", {"text": "a red dress"})
-    t2 = call(server.port, "POST", f"/v1/sessions/{sid}/turns", {"text": "shorter", "reference_item_id": 2})
+    # sid is restarted between turns 2 and 3; ref takes the same three turns without a restart
+    sid, ref = (call(server.port, "POST", "/v1/sessions", {}, expect=201)["session_id"]
+                for _ in range(2))
+    for session in (sid, ref):
+        t1 = call(server.port, "POST", f"/v1/sessions/{session}/turns", {"text": "a red dress"})
+        t2 = call(server.port, "POST", f"/v1/sessions/{session}/turns",
+                  {"text": "shorter", "reference_item_id": 2})
     tap.ok(t1["results"] and t2["turn"]["turn"] == 2, "two NTM turns rank the catalogue",
            [t1, t2])
+    r3 = call(server.port, "POST", f"/v1/sessions/{ref}/turns", {"text": "in green"})
     check_batched_ntm_turns(server.port)
     server.stop()
     again = Server(exe, testdata, work, ["--sessions.persist", persist], model=model)
     tap.ok(again.wait_ready(), "restarts with the NTM checkpoint", again.error_log())
     t3 = call(again.port, "POST", f"/v1/sessions/{sid}/turns", {"text": "in green"})
     tap.ok(t3["turn"]["turn"] == 3, "the restored NTM session takes turn 3", t3)
+    ranked = [(r["id"], r["score"]) for r in t3["results"]]
+    tap.ok(ranked and ranked == [(r["id"], r["score"]) for r in r3["results"]],
+           "its turn 3 ranks exactly as an uninterrupted session's", (t3, r3))
     again.stop()
     shutil.rmtree(work, ignore_errors=True)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Sessions in Redis: two tailord replicas share one redis-server (Debian package), a session
-started on one takes turns on either, survives a replica restart, and deleting it anywhere
+started on one takes turns on either (after the first is killed, with the result of an
+uninterrupted session), survives a replica restart, and deleting it anywhere
 deletes it everywhere; losing Redis gives errors, not crashes, and service resumes when it is
 back. usage: test_redis.py TAILORD_EXE TESTDATA_DIR REDIS_SERVER"""
 import atexit
@@ -46,10 +47,23 @@ def main():
                   a.error_log()[-400:]):
         a.stop(), b.stop(), redis.terminate()
         return tap.done()
+    # Replica A takes turn 1 and is killed (SIGKILL); replica B takes turn 2. A reference
+    # session that never leaves replica B takes the same turns: turn 2 must rank the same.
     sid = call(a.port, "POST", "/v1/sessions", {}, expect=201)["session_id"]
-    call(a.port, "POST", f"/v1/sessions/{sid}/turns", {"text": "red", "reference_item_id": 2})
+    ref = call(b.port, "POST", "/v1/sessions", {}, expect=201)["session_id"]
+    for port, session in [(a.port, sid), (b.port, ref)]:
+        call(port, "POST", f"/v1/sessions/{session}/turns", {"text": "red", "reference_item_id": 2})
+    a.proc.kill()
+    a.proc.wait()
     t2 = call(b.port, "POST", f"/v1/sessions/{sid}/turns", {"text": "shorter"})
-    tap.ok(t2["turn"]["turn"] == 2, "replica B continues replica A's session")
+    r2 = call(b.port, "POST", f"/v1/sessions/{ref}/turns", {"text": "shorter"})
+    tap.ok(t2["turn"]["turn"] == 2, "replica B continues the session of the killed replica A")
+    ranked = [(r["id"], r["score"]) for r in t2["results"]]
+    tap.ok(ranked and ranked == [(r["id"], r["score"]) for r in r2["results"]],
+           "its turn 2 ranks exactly as an uninterrupted session's", (t2, r2))
+    call(b.port, "DELETE", f"/v1/sessions/{ref}")
+    a = Server(exe, testdata, work, url)
+    tap.ok(a.wait_ready(), "replica A restarts after SIGKILL", a.error_log()[-400:])
     got = call(a.port, "GET", f"/v1/sessions/{sid}")
     tap.ok(got["turn_count"] == 2 and [t["text"] for t in got["turns"]] == ["red", "shorter"],
            "replica A sees both turns")
