@@ -17,13 +17,15 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: tailor index build --model DIR --catalog FILE --out DIR [--factory S]\n"
-            "                          [--strict] [--resume] [--batch N] [--threads N]\n"
+            "                          [--nprobe N] [--strict] [--resume] [--batch N] [--threads N]\n"
             "       tailor index info DIR\n"
             "       tailor index verify DIR\n\n"
             "build   embeds every product of a catalogue (proto/catalog.md) and publishes an\n"
             "        index directory atomically at --out (a previous one is swapped out).\n"
             "  --factory S   faiss factory string (default IDMap2,Flat; e.g. IVF1024,Flat,\n"
             "                IDMap2,HNSW32, IVF1024,PQ64, IDMap2,SQ8, IDMap2,SQfp16)\n"
+            "  --nprobe N    IVF factories: lists scanned per query, saved with the index\n"
+            "                (default faiss's 1; tests/bench/RESULTS.md has measured settings)\n"
             "  --strict      catalogue problems and undecodable images are fatal\n"
             "  --resume      continue an interrupted build from its checkpoint\n"
             "  --batch N     products per model call (default 16)\n"
@@ -35,7 +37,7 @@ static void usage(FILE *out) {
 
 typedef struct build_args {
     const char *model_dir, *catalog, *out_dir, *factory;
-    int strict, resume, batch, threads;
+    int strict, resume, batch, threads, nprobe;
 } build_args;
 
 typedef struct progress_state {
@@ -85,7 +87,8 @@ static int parse_build_args(int argc, char **argv, build_args *a) {
         {"out", required_argument, NULL, 'o'},   {"factory", required_argument, NULL, 'f'},
         {"strict", no_argument, NULL, 's'},      {"resume", no_argument, NULL, 'r'},
         {"batch", required_argument, NULL, 'b'}, {"threads", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"nprobe", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     optind = 1;
     int rc = 0;
@@ -114,6 +117,9 @@ static int parse_build_args(int argc, char **argv, build_args *a) {
                 break;
             case 'n':
                 rc = parse_positive(optarg, "--threads", &a->threads);
+                break;
+            case 'p':
+                rc = parse_positive(optarg, "--nprobe", &a->nprobe);
                 break;
             case 'h':
                 return -1;
@@ -151,6 +157,7 @@ static int run_build(const build_args *a) {
     index_build_opts o = {.catalog = a->catalog,
                           .out_dir = a->out_dir,
                           .factory = a->factory,
+                          .nprobe = a->nprobe,
                           .model_checksum = checksum,
                           .capabilities = capabilities,
                           .strict = a->strict,

@@ -371,11 +371,21 @@ static float *selected_rows(const builder *b, const float *emb, const uint8_t *m
     return rows;
 }
 
+/* An empty gallery index with the build's factory and search parameters. */
+static tl_status create_gallery_index(const builder *b, vector_index **ix, tl_error *err) {
+    tl_status st = vector_index_create(ix, b->dim, b->o->factory, b->o->n_threads, err);
+    if (!st && b->o->nprobe > 0 && (st = vector_index_set_param(*ix, "nprobe", b->o->nprobe, err))) {
+        vector_index_free(*ix);
+        *ix = NULL;
+    }
+    return st;
+}
+
 static tl_status write_gallery(builder *b, index_gallery g, const float *emb, const uint8_t *mask,
                                int64_t *count, tl_error *err) {
     vector_index *ix;
     char name[64], path[4096];
-    tl_status st = vector_index_create(&ix, b->dim, b->o->factory, b->o->n_threads, err);
+    tl_status st = create_gallery_index(b, &ix, err);
     if (st) return st;
     if (vector_index_needs_training(ix)) {
         int64_t n;
@@ -471,12 +481,16 @@ static tl_status lock_out_dir(builder *b, tl_error *err) {
 }
 
 static tl_status prepare(builder *b, tl_error *err) {
+    vector_index *check; /* a bad factory or parameter fails before any product is embedded */
+    tl_status st = create_gallery_index(b, &check, err);
+    if (st) return st;
+    vector_index_free(check);
     catalog_parse_opts po = {.strict = b->o->strict,
                              .check_images = 1,
                              .on_product = collect_product,
                              .on_issue = forward_issue,
                              .ctx = b};
-    tl_status st = catalog_parse_file(b->o->catalog, &po, NULL, err);
+    st = catalog_parse_file(b->o->catalog, &po, NULL, err);
     if (st) return st;
     int64_t n = b->products.n ? b->products.n : 1;
     for (int v = 0; v < N_VECTORS; v++)

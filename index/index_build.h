@@ -30,6 +30,7 @@ typedef struct index_build_opts {
     const char *catalog;        /* .jsonl / .ndjson / .csv (proto/catalog.md) */
     const char *out_dir;        /* published index directory */
     const char *factory;        /* NULL = "IDMap2,Flat" */
+    int nprobe;                 /* IVF lists per query, saved with each gallery; 0 = faiss's */
     const char *model_checksum; /* for the manifest */
     const char *capabilities;   /* for the manifest, e.g. "clip-image,clip-text" */
     int strict;                 /* catalogue problems and undecodable images are fatal */

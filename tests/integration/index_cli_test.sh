@@ -37,6 +37,14 @@ check "a composed search (item + text) ranks the tgir gallery by the composed qu
   '"$tailor" search --index "$work/idx" --model "$model" --item 100 --text "in blue" -k 3 --json > "$work/c1.json" &&
    "$tailor" search --index "$work/idx" --model "$model" --item 100 --text "in blue" -k 3 --gallery xmr_image --json > "$work/c2.json" &&
    python3 -c "import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:]); assert len(a)==3 and all(x[\"id\"]!=100 for x in a) and [x[\"id\"] for x in a]==[x[\"id\"] for x in b]" "$work/c1.json" "$work/c2.json"'
+check "an IVF build with --nprobe equal to its lists ranks as the flat build" \
+  '"$tailor" index build --model "$model" --catalog "$work/catalog.jsonl" --out "$work/ivf" --factory IVF2,Flat --nprobe 2 >/dev/null 2>&1 &&
+   "$tailor" search --index "$work/ivf" --model "$model" --text "a red dress" -k $i --json > "$work/ivf.json" &&
+   "$tailor" search --index "$work/idx" --model "$model" --text "a red dress" -k $i --json > "$work/flat.json" &&
+   python3 -c "import json,sys; a,b=([x[\"id\"] for x in json.load(open(f))] for f in sys.argv[1:]); assert len(a)==$i and a==b, (a,b)" "$work/ivf.json" "$work/flat.json"'
+check "--nprobe on a flat factory fails before embedding, naming the parameter" \
+  '! "$tailor" index build --model "$model" --catalog "$work/catalog.jsonl" --out "$work/bad" --nprobe 4 >/dev/null 2>"$work/err" &&
+   grep -q nprobe "$work/err" && ! grep -q "index build:.*[0-9]/" "$work/err" && [[ ! -e "$work/bad" ]]'
 check "--strict fails on the duplicate and keeps the published index" \
   '! "$tailor" index build --model "$model" --catalog "$work/catalog.jsonl" --out "$work/idx" --strict 2>/dev/null &&
    "$tailor" index verify "$work/idx" >/dev/null'
